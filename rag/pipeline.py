@@ -1,0 +1,323 @@
+"""ingest() and Index: the only place that wires loaders, chunking, embedding, store and LLM.
+
+Every heavy part can be injected (`embedder=`, `generator=`); when it is not, it is built
+from the settings on first use, so commands that need no model load none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from . import store as store_mod
+from .chunking import chunk_pages
+from .citations import extract_citations, is_refusal
+from .config import Settings
+from .discover import Input, discover
+from .embed import Embedder, SentenceTransformerEmbedder, resolve_embed_model
+from .errors import ConfigError, IndexMismatchError, LoaderError, RagError
+from .llm import Generator, LlamaCppGenerator
+from .loaders import load
+from .prompt import NOT_FOUND, Prompt, build_prompt
+from .retrieve import Retriever
+from .store import FileRecord, Store, StoreWriter
+from .types import Answer, Chunk, FileFailure, Hit, IngestReport, Page, Progress
+
+log = logging.getLogger(__name__)
+
+CHUNKER = "structure-v1"
+ProgressFn = Callable[[Progress], None]
+
+
+def _settings(settings: Settings | None, index_dir: str | Path | None) -> Settings:
+    settings = settings or Settings.load()
+    return settings._merged({"index_dir": index_dir}) if index_dir is not None else settings
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _chunking_manifest(settings: Settings) -> dict[str, Any]:
+    return {"algorithm": CHUNKER, "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap}
+
+
+def check_compatible(manifest: dict[str, Any], embed_name: str, dim: int | None, settings: Settings) -> None:
+    """Refuse to mix an index with another embedder or chunking (raises IndexMismatchError)."""
+    built = manifest["embedder"]
+    if built["name"] != embed_name or (dim is not None and built["dim"] != dim):
+        raise IndexMismatchError(
+            f"the index was built with embedder {built['name']} ({built['dim']} dims), not {embed_name}"
+            f"{f' ({dim} dims)' if dim else ''}; use the same --embed-model, or rebuild with --rebuild"
+        )
+    if manifest["chunking"] != _chunking_manifest(settings):
+        raise IndexMismatchError(
+            f"the index was built with chunking {manifest['chunking']}, not {_chunking_manifest(settings)}; "
+            "use the same chunk settings, or rebuild with --rebuild"
+        )
+
+
+def ingest(
+    paths: Iterable[str | Path],
+    index_dir: str | Path | None = None,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    passwords: Sequence[str] = (),
+    rebuild: bool = False,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Bring the index in line with the given files and folders.
+
+    New and changed files (by SHA-256) are loaded, chunked and embedded; files that
+    left a folder that is ingested again are removed; unchanged files cost nothing.
+    A file that cannot be read is reported in `failed` and keeps its earlier version.
+
+    Raises:
+        RagError: no input exists or none is a supported document, or the index was
+            built with other settings (IndexMismatchError).
+    """
+    started = time.perf_counter()
+    settings = _settings(settings, index_dir)
+    inputs, roots = discover(paths)
+    if not inputs:
+        raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {_suffix_list()})")
+    index_dir = settings.index_dir
+    embed_name = embedder.name if embedder else resolve_embed_model(settings.embed_model)[0]
+    old: dict[str, Any] | None = None
+    if store_mod.exists(index_dir) and not rebuild:
+        old = store_mod.read_manifest(store_mod._live_generation(index_dir))
+        check_compatible(old, embed_name, embedder.dim if embedder else None, settings)
+    old_files = {k: FileRecord(**v) for k, v in (old or {}).get("files", {}).items()}
+
+    todo: list[tuple[Input, str]] = []
+    unchanged: list[str] = []
+    failed: list[FileFailure] = []
+    for item in inputs:
+        try:
+            digest = _sha256(item.path)
+        except OSError as exc:
+            failed.append(FileFailure(item.source, f"cannot read: {exc.strerror or exc}"))
+            continue
+        rec = old_files.get(item.source)
+        if rec and rec.sha256 == digest:
+            unchanged.append(item.source)
+        else:
+            todo.append((item, digest))
+    seen = {i.source for i in inputs}
+    removed = sorted(s for s, r in old_files.items() if r.root in roots and s not in seen)
+
+    if not todo and not removed and not rebuild:
+        return IngestReport(
+            unchanged=tuple(unchanged), failed=tuple(failed), files=len(old_files),
+            chunks=int((old or {}).get("chunks", 0)), seconds=time.perf_counter() - started,
+            index_dir=str(index_dir),
+        )
+
+    embedder = embedder or SentenceTransformerEmbedder(settings.embed_model, settings.threads)
+    if old:
+        check_compatible(old, embedder.name, embedder.dim, settings)
+    limit = min(settings.chunk_tokens, embedder.max_tokens)
+    manifest = old or {
+        "format": store_mod.FORMAT,
+        "format_version": store_mod.FORMAT_VERSION,
+        "embedder": {"name": embedder.name, "dim": embedder.dim, "max_tokens": embedder.max_tokens},
+        "chunking": _chunking_manifest(settings),
+        "vectors": {"type": "IndexIDMap2(IndexFlatIP)", "metric": "inner_product", "normalized": True},
+        "created_at": store_mod.now_iso(),
+    }
+    writer = StoreWriter(index_dir, manifest, fresh=rebuild)
+    try:
+        added, updated, warnings, embedded = _embed_and_store(
+            todo, old_files, writer, embedder, settings, limit, passwords, failed, progress
+        )
+        for source in removed:
+            writer.remove_source(source)
+        if rebuild:  # files of the old index that were not ingested again are gone
+            removed = sorted(set(old_files) - seen)
+        writer.manifest["last_ingest"] = store_mod.now_iso()
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return IngestReport(
+        added=tuple(added), updated=tuple(updated), removed=tuple(removed), unchanged=tuple(unchanged),
+        failed=tuple(failed), warnings=tuple(warnings), files=len(writer.manifest["files"]),
+        chunks=int(writer.manifest["chunks"]), chunks_embedded=embedded,
+        seconds=time.perf_counter() - started, index_dir=str(index_dir),
+    )
+
+
+def _suffix_list() -> str:
+    from .loaders import SUPPORTED_SUFFIXES
+
+    return " ".join(sorted(SUPPORTED_SUFFIXES))
+
+
+def _embed_and_store(
+    todo: list[tuple[Input, str]],
+    old_files: dict[str, FileRecord],
+    writer: StoreWriter,
+    embedder: Embedder,
+    settings: Settings,
+    limit: int,
+    passwords: Sequence[str],
+    failed: list[FileFailure],
+    progress: ProgressFn | None,
+) -> tuple[list[str], list[str], list[FileFailure], int]:
+    added: list[str] = []
+    updated: list[str] = []
+    warnings: list[FileFailure] = []
+    pending: list[tuple[Input, str, list[Page], list[Chunk]]] = []
+    embedded = 0
+
+    def flush() -> None:
+        nonlocal embedded
+        chunks = [c for *_, cs in pending for c in cs]
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(Progress("embed", embedded + done, embedded + len(chunks)))
+
+        vectors = embedder.embed([c.embed_text() for c in chunks], settings.batch_size, step)
+        pos = 0
+        for item, digest, pages, cs in pending:
+            record = FileRecord(
+                sha256=digest, chunks=len(cs), pages=len(pages), bytes=item.path.stat().st_size,
+                root=item.root, ingested_at=store_mod.now_iso(),
+            )
+            writer.add_file(record, item.source, pages, cs, vectors[pos : pos + len(cs)])
+            pos += len(cs)
+            (updated if item.source in old_files else added).append(item.source)
+        embedded += len(chunks)
+        pending.clear()
+
+    for n, (item, digest) in enumerate(todo, start=1):
+        if progress:
+            progress(Progress("load", n, len(todo), item.source))
+        try:
+            pages, notes = load(item.path, item.source, passwords)
+        except LoaderError as exc:
+            failed.append(FileFailure(item.source, exc.reason))
+            continue
+        warnings.extend(FileFailure(item.source, note) for note in notes)
+        chunks = chunk_pages(pages, embedder.count_tokens, limit, settings.chunk_overlap)
+        pending.append((item, digest, pages, chunks))
+        if sum(len(p[3]) for p in pending) >= settings.batch_size * 8:
+            flush()
+    flush()
+    return added, updated, warnings, embedded
+
+
+class Index:
+    """An index opened for search and question answering.
+
+    >>> index = Index.open("indexes/default")
+    >>> index.search("what is a context window?", k=5)
+    >>> index.ask("what is a context window?")
+    """
+
+    def __init__(
+        self, store: Store, settings: Settings, embedder: Embedder | None = None, generator: Generator | None = None
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._embedder = embedder
+        self._generator = generator
+        built = store.manifest["embedder"]
+        if embedder is not None:
+            check_compatible(store.manifest, embedder.name, embedder.dim, settings._merged({
+                "chunk_tokens": store.manifest["chunking"]["chunk_tokens"],
+                "chunk_overlap": store.manifest["chunking"]["chunk_overlap"],
+            }))
+        elif settings.embed_model is not None and resolve_embed_model(settings.embed_model)[0] != built["name"]:
+            raise IndexMismatchError(
+                f"the index at {store.index_dir} was built with embedder {built['name']}, "
+                f"not {settings.embed_model}; drop --embed-model or rebuild with --rebuild"
+            )
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | Path | None = None,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+    ) -> "Index":
+        settings = _settings(settings, index_dir)
+        return cls(Store.open(settings.index_dir), settings, embedder, generator)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            name = self.store.manifest["embedder"]["name"]
+            spec = None if name == resolve_embed_model(None)[0] else name
+            self._embedder = SentenceTransformerEmbedder(spec, self.settings.threads)
+            if self._embedder.dim != self.store.dim:
+                raise IndexMismatchError(
+                    f"embedder {name} gives {self._embedder.dim} dims, the index holds {self.store.dim}"
+                )
+        return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            self._generator = LlamaCppGenerator(self.settings.llm_model, self.settings.n_threads)
+        return self._generator
+
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        """The k chunks nearest to the query, best first."""
+        k = k or self.settings.top_k
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        return Retriever(self.store, self.embedder).search(query, k)
+
+    def prompt(self, question: str, hits: Sequence[Hit]) -> Prompt:
+        s = self.settings
+        return build_prompt(question, hits, self.generator, s.context_tokens, s.max_answer_tokens)
+
+    def ask(self, question: str, k: int | None = None, on_token: Callable[[str], None] | None = None) -> Answer:
+        """Retrieve, prompt the LLM and return its answer with the sources it cites.
+
+        Args:
+            on_token: called with each piece of the answer as it is generated.
+        """
+        if not question.strip():
+            raise ConfigError("the question is empty")
+        t0 = time.perf_counter()
+        hits = self.search(question, k)
+        t1 = time.perf_counter()
+        models = {"embedder": self.store.manifest["embedder"]["name"], "llm": self.generator.name}
+        if not hits:
+            text = NOT_FOUND
+            if on_token:
+                on_token(text)
+            ms = (time.perf_counter() - t0) * 1000
+            return Answer(question, text, False, (), (), (), models, {"retrieve": ms, "generate": 0.0, "total": ms})
+        prompt = self.prompt(question, hits)
+        pieces: list[str] = []
+        s = self.settings
+        for piece in self.generator.stream(prompt.text, s.max_answer_tokens, s.temperature, s.context_tokens):
+            pieces.append(piece)
+            if on_token:
+                on_token(piece)
+        t2 = time.perf_counter()
+        text = "".join(pieces).strip()
+        citations = extract_citations(text, prompt.sources)
+        timings = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
+        return Answer(
+            question=question, text=text, answerable=not is_refusal(text), citations=citations,
+            sources=prompt.sources, hits=tuple(hits), models=models, timings_ms=timings,
+        )
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,314 @@
+"""The on-disk index: FAISS vectors + SQLite chunk metadata + a JSON manifest.
+
+Layout of an index directory:
+
+    CURRENT              name of the live generation, replaced atomically
+    gen-000007/
+        manifest.json    format version, embedder, chunking, per-file hashes
+        vectors.faiss    IndexIDMap2(IndexFlatIP): ids are chunk ids
+        chunks.sqlite    chunks(id, source, page, heading, start, end, text, tokens), pages
+
+A write never touches the live generation: `StoreWriter` builds the next one beside it
+and `commit()` flips CURRENT with os.replace, so readers (and a process killed
+mid-write) always see one whole, consistent generation. The compromise is that each
+commit copies the metadata database; fine for the sizes a flat index serves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .errors import IndexCorruptError, IndexNotFoundError, MissingDependencyError
+from .types import Chunk, Hit, Page
+
+FORMAT = "rag-index"
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+CHUNKS_DB = "chunks.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, source TEXT NOT NULL, page INTEGER, heading TEXT NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, tokens INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
+CREATE TABLE IF NOT EXISTS pages (source TEXT NOT NULL, page INTEGER, text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS pages_source ON pages(source);
+"""
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError:
+        raise MissingDependencyError("faiss is not installed: pip install faiss-cpu") from None
+    return faiss
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    sha256: str
+    chunks: int
+    pages: int
+    bytes: int
+    root: str
+    ingested_at: str
+
+
+def exists(index_dir: Path) -> bool:
+    return (index_dir / CURRENT).is_file()
+
+
+def _live_generation(index_dir: Path) -> Path:
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise IndexNotFoundError(
+            f"no index at {index_dir}: build one with `rag ingest <folder>` (or pass --index-dir)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"cannot read {index_dir / CURRENT}: {exc}") from None
+    if not name.startswith("gen-") or "/" in name:
+        raise IndexCorruptError(f"{index_dir / CURRENT} is damaged (names {name[:40]!r}); rebuild with --rebuild")
+    return index_dir / name
+
+
+def read_manifest(gen_dir: Path) -> dict[str, Any]:
+    path = gen_dir / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexCorruptError(f"{path} is missing; rebuild the index with --rebuild") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexCorruptError(f"{path} is damaged ({exc}); rebuild the index with --rebuild") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise IndexCorruptError(f"{path} is not a rag index manifest")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"{path} has format version {data.get('format_version')}, this rag reads {FORMAT_VERSION}; "
+            "rebuild the index with --rebuild"
+        )
+    return data
+
+
+class Store:
+    """A read-only view of the live generation of an index."""
+
+    def __init__(self, index_dir: Path, gen_dir: Path, manifest: dict[str, Any], vectors: Any) -> None:
+        self.index_dir = index_dir
+        self.gen_dir = gen_dir
+        self.manifest = manifest
+        self._vectors = vectors
+        self._db = sqlite3.connect(f"file:{gen_dir / CHUNKS_DB}?mode=ro", uri=True, check_same_thread=False)
+
+    @classmethod
+    def open(cls, index_dir: Path) -> "Store":
+        index_dir = Path(index_dir)
+        gen_dir = _live_generation(index_dir)
+        manifest = read_manifest(gen_dir)
+        vectors = _read_vectors(gen_dir / VECTORS)
+        store = cls(index_dir, gen_dir, manifest, vectors)
+        store._check()
+        return store
+
+    def _check(self) -> None:
+        try:
+            (rows,) = self._db.execute("SELECT count(*) FROM chunks").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"{self.gen_dir / CHUNKS_DB} is damaged ({exc}); rebuild with --rebuild") from None
+        if not (rows == self._vectors.ntotal == self.manifest.get("chunks")):
+            raise IndexCorruptError(
+                f"index at {self.index_dir} is inconsistent: {rows} chunk rows, {self._vectors.ntotal} vectors, "
+                f"manifest says {self.manifest.get('chunks')}; rebuild with --rebuild"
+            )
+        if self._vectors.d != self.manifest["embedder"]["dim"]:
+            raise IndexCorruptError(f"{self.gen_dir / VECTORS} has dimension {self._vectors.d}, manifest says otherwise")
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["embedder"]["dim"])
+
+    @property
+    def size(self) -> int:
+        return int(self._vectors.ntotal)
+
+    def files(self) -> dict[str, FileRecord]:
+        return {k: FileRecord(**v) for k, v in self.manifest.get("files", {}).items()}
+
+    def search(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """Top-k (chunk id, inner product) per query row."""
+        if self.size == 0:
+            return [[] for _ in range(len(query_vectors))]
+        scores, ids = self._vectors.search(np.ascontiguousarray(query_vectors, dtype=np.float32), min(k, self.size))
+        return [[(int(i), float(s)) for i, s in zip(row_i, row_s) if i >= 0] for row_i, row_s in zip(ids, scores)]
+
+    def hits(self, ranked: Sequence[tuple[int, float]]) -> list[Hit]:
+        rows = self.chunk_rows([cid for cid, _ in ranked])
+        out = []
+        for rank, (cid, score) in enumerate(ranked, start=1):
+            r = rows.get(cid)
+            if r is None:
+                raise IndexCorruptError(f"chunk {cid} is in {VECTORS} but not in {CHUNKS_DB}; rebuild with --rebuild")
+            out.append(Hit(rank, score, cid, r[0], r[1], r[2], r[3], r[4], r[5]))
+        return out
+
+    def chunk_rows(self, ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        cur = self._db.execute(
+            f'SELECT id, source, page, heading, start, "end", text FROM chunks WHERE id IN ({marks})', ids
+        )
+        return {row[0]: row[1:] for row in cur}
+
+    def page_text(self, source: str, page: int | None) -> str | None:
+        row = self._db.execute(
+            "SELECT text FROM pages WHERE source = ? AND page IS ?", (source, page)
+        ).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _read_vectors(path: Path) -> Any:
+    faiss = _faiss()
+    if not path.is_file():
+        raise IndexCorruptError(f"{path} is missing; rebuild the index with --rebuild")
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        raise IndexCorruptError(f"{path} is damaged ({first[:120]}); rebuild the index with --rebuild") from None
+
+
+class StoreWriter:
+    """Builds the next generation of an index; nothing is visible until `commit()`."""
+
+    def __init__(self, index_dir: Path, manifest: dict[str, Any], fresh: bool = False) -> None:
+        self.index_dir = Path(index_dir)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        faiss = _faiss()
+        live = None if fresh or not exists(self.index_dir) else _live_generation(self.index_dir)
+        number = int(live.name.split("-")[1]) + 1 if live else _next_free_number(self.index_dir)
+        self.gen_dir = self.index_dir / f"gen-{number:06d}"
+        if self.gen_dir.exists():  # debris of a run that died before its commit
+            shutil.rmtree(self.gen_dir)
+        self.gen_dir.mkdir()
+        self.manifest = dict(manifest)
+        self.manifest.setdefault("files", {})
+        self.manifest.setdefault("next_id", 0)
+        self.manifest["generation"] = number
+        if live:
+            _copy_db(live / CHUNKS_DB, self.gen_dir / CHUNKS_DB)
+            self._vectors = _read_vectors(live / VECTORS)
+        else:
+            self._vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(int(manifest["embedder"]["dim"])))
+        self._db = sqlite3.connect(self.gen_dir / CHUNKS_DB)
+        self._db.executescript(_SCHEMA)
+
+    def remove_source(self, source: str) -> int:
+        ids = [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE source = ?", (source,))]
+        if ids:
+            self._vectors.remove_ids(np.asarray(ids, dtype=np.int64))
+        self._db.execute("DELETE FROM chunks WHERE source = ?", (source,))
+        self._db.execute("DELETE FROM pages WHERE source = ?", (source,))
+        self.manifest["files"].pop(source, None)
+        return len(ids)
+
+    def add_file(self, record: FileRecord, source: str, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Store one file's pages, chunks and vectors (replacing any earlier version)."""
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        self.remove_source(source)
+        first = int(self.manifest["next_id"])
+        ids = np.arange(first, first + len(chunks), dtype=np.int64)
+        self.manifest["next_id"] = first + len(chunks)
+        if len(chunks):
+            self._vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        self._db.executemany(
+            'INSERT INTO chunks (id, source, page, heading, start, "end", text, tokens) VALUES (?,?,?,?,?,?,?,?)',
+            [(int(i), c.source, c.page, c.heading, c.start, c.end, c.text, c.tokens) for i, c in zip(ids, chunks)],
+        )
+        self._db.executemany(
+            "INSERT INTO pages (source, page, text) VALUES (?,?,?)", [(p.source, p.page, p.text) for p in pages]
+        )
+        self.manifest["files"][source] = record.__dict__.copy()
+
+    def commit(self) -> None:
+        """Write the generation to disk and make it the live one, atomically."""
+        self._db.commit()
+        (count,) = self._db.execute("SELECT count(*) FROM chunks").fetchone()
+        self._db.close()
+        self.manifest["chunks"] = int(count)
+        self.manifest["updated_at"] = now_iso()
+        faiss = _faiss()
+        faiss.write_index(self._vectors, str(self.gen_dir / VECTORS))
+        _write_atomic(self.gen_dir / MANIFEST, json.dumps(self.manifest, indent=2, sort_keys=True))
+        for name in (VECTORS, CHUNKS_DB):
+            _fsync(self.gen_dir / name)
+        _fsync(self.gen_dir)
+        _write_atomic(self.index_dir / CURRENT, self.gen_dir.name + "\n")
+        _fsync(self.index_dir)
+        self._sweep()
+
+    def abort(self) -> None:
+        try:
+            self._db.close()
+        finally:
+            shutil.rmtree(self.gen_dir, ignore_errors=True)
+
+    def _sweep(self) -> None:
+        """Delete generations other than the live one (open readers keep their files)."""
+        for child in self.index_dir.glob("gen-*"):
+            if child != self.gen_dir and child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def _next_free_number(index_dir: Path) -> int:
+    numbers = [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()]
+    return max(numbers, default=0) + 1
+
+
+def _copy_db(src: Path, dst: Path) -> None:
+    try:
+        with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as s, sqlite3.connect(dst) as d:
+            s.backup(d)
+    except sqlite3.DatabaseError as exc:
+        raise IndexCorruptError(f"{src} is damaged ({exc}); rebuild the index with --rebuild") from None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def bytes_on_disk(index_dir: Path) -> int:
+    return sum(p.stat().st_size for p in Path(index_dir).rglob("*") if p.is_file())

@@ -1,0 +1,166 @@
+"""Frozen records passed between the modules.
+
+They hold plain data only and serialise to JSON through `to_dict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Page:
+    """The text of one page of a file (page is None for formats without pages)."""
+
+    source: str
+    page: int | None
+    text: str
+    kind: str  # "markdown", "rst", "text", "html" or "pdf": steers heading detection
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A contiguous span of one page, small enough for the embedder."""
+
+    source: str
+    page: int | None
+    heading: str  # heading path such as "RAG > Why chunk?", "" when there is none
+    start: int  # character offsets into the page text
+    end: int
+    text: str
+    tokens: int  # length in the embedder's word pieces, heading included
+
+    def embed_text(self) -> str:
+        """What gets embedded: the heading path gives a bare paragraph its topic."""
+        return f"{self.heading}\n{self.text}" if self.heading else self.text
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by search, with its similarity score and 1-based rank."""
+
+    rank: int
+    score: float
+    chunk_id: int
+    source: str
+    page: int | None
+    heading: str
+    start: int
+    end: int
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "source": self.source,
+            "page": self.page,
+            "chunk_id": self.chunk_id,
+            "text": self.text,
+            "heading": self.heading,
+            "span": [self.start, self.end],
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source number the answer cites; `hit` is None when no source has that number."""
+
+    id: int
+    hit: Hit | None
+
+    @property
+    def valid(self) -> bool:
+        return self.hit is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        h = self.hit
+        return {
+            "id": self.id,
+            "source": h.source if h else None,
+            "page": h.page if h else None,
+            "score": round(h.score, 6) if h else None,
+            "text": h.text if h else None,
+            "valid": self.valid,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A generated answer with the sources it was given and the ones it cites."""
+
+    question: str
+    text: str
+    answerable: bool
+    citations: tuple[Citation, ...]
+    sources: tuple[Hit, ...]  # the hits that went into the prompt, numbered from 1
+    hits: tuple[Hit, ...]  # everything retrieval returned
+    models: dict[str, str]
+    timings_ms: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "answerable": self.answerable,
+            "citations": [c.to_dict() for c in self.citations],
+            "hits": [h.to_dict() for h in self.hits],
+            "sources": [h.to_dict() for h in self.sources],
+            "models": dict(self.models),
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one ingest run changed; `files` and `chunks` count the whole index after it."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    failed: tuple[FileFailure, ...] = ()
+    warnings: tuple[FileFailure, ...] = ()
+    files: int = 0
+    chunks: int = 0
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+    index_dir: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "removed": len(self.removed),
+            "unchanged": len(self.unchanged),
+            "failed": [asdict(f) for f in self.failed],
+            "files": self.files,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+            "warnings": [asdict(f) for f in self.warnings],
+            "chunks_embedded": self.chunks_embedded,
+            "index_dir": self.index_dir,
+            "paths": {
+                "added": list(self.added),
+                "updated": list(self.updated),
+                "removed": list(self.removed),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event from ingest; the CLI draws bars from these."""
+
+    stage: str  # "load" or "embed"
+    done: int
+    total: int
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
