@@ -197,6 +197,9 @@ def ask(
     ),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest answer in tokens [env RAG_MAX_TOKENS]."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature; 0 is greedy [env RAG_TEMPERATURE]."),
+    min_score: Optional[float] = typer.Option(
+        None, "--min-score", help="Answer only if the best chunk's similarity reaches this [env RAG_MIN_SCORE; default 0.25]."
+    ),
     index_dir: Optional[Path] = IndexDir,
     embed_model: Optional[str] = EmbedModel,
     as_json: bool = JsonFlag,
@@ -210,6 +213,7 @@ def ask(
         settings = _settings(
             index_dir=index_dir, embed_model=embed_model, top_k=k, llm_model=model,
             context_tokens=context_tokens, max_answer_tokens=max_tokens, temperature=temperature,
+            min_score=min_score,
         )
         index = Index.open(settings=settings)
         index.generator  # load the GGUF before retrieval so a bad --model fails fast
@@ -228,13 +232,18 @@ def ask(
 
 
 def _render_sources(answer: "Answer") -> None:
-    cited = {c.id for c in answer.citations}
+    cited = {c.id: ("matched" if c.attributed else "cited") for c in answer.citations}
     if not answer.sources:
-        err.print("no sources: the index is empty")
+        if answer.hits:
+            out.print("\n[bold]Closest chunks[/bold] (too far from the question to answer from)")
+            for h in answer.hits:
+                out.print(f"  [cyan]{escape(_where(h))}[/cyan] ({h.score:.2f})  {escape(_snippet(h.text, 110))}")
+        else:
+            err.print("no sources: the index is empty")
         return
     out.print("\n[bold]Sources[/bold]")
     for n, hit in enumerate(answer.sources, start=1):
-        mark = "[green]cited[/green]" if n in cited else "[dim]not cited[/dim]"
+        mark = f"[green]{cited[n]}[/green]" if n in cited else "[dim]not cited[/dim]"
         out.print(f"  [{n}] [cyan]{escape(_where(hit))}[/cyan] ({hit.score:.2f}, {mark})  {escape(_snippet(hit.text, 110))}")
     for c in answer.citations:
         if not c.valid:

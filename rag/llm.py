@@ -7,7 +7,9 @@ context sized to the prompt budget when generation starts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
@@ -59,6 +61,24 @@ def resolve_llm_path(spec: str | None) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence what llama.cpp's C code writes to fd 2 while a model loads (verbose=False
+    does not catch all of it); our own errors are raised after the fd is restored."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 (some embedded interpreters)
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _llama_cpp() -> Any:
     try:
         import llama_cpp
@@ -76,7 +96,8 @@ class LlamaCppGenerator:
         self.threads = threads
         llama_cpp = _llama_cpp()
         try:
-            self._vocab = llama_cpp.Llama(str(self.path), vocab_only=True, verbose=False)
+            with _quiet_stderr():
+                self._vocab = llama_cpp.Llama(str(self.path), vocab_only=True, verbose=False)
         except Exception as exc:  # llama.cpp reports load failures as ValueError/RuntimeError
             raise ModelNotFoundError(f"cannot load {self.path}: {exc}") from None
         meta = self._vocab.metadata
@@ -117,9 +138,10 @@ class LlamaCppGenerator:
         n_ctx = min(n_ctx, self.context_size)
         if self._model is None or self._model_ctx < n_ctx:
             try:
-                self._model = _llama_cpp().Llama(
-                    str(self.path), n_ctx=n_ctx, n_threads=self.threads, n_batch=512, verbose=False
-                )
+                with _quiet_stderr():
+                    self._model = _llama_cpp().Llama(
+                        str(self.path), n_ctx=n_ctx, n_threads=self.threads, n_batch=512, verbose=False
+                    )
             except Exception as exc:
                 raise ModelNotFoundError(f"cannot load {self.path}: {exc}") from None
             self._model_ctx = n_ctx

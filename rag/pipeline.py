@@ -297,12 +297,14 @@ class Index:
         hits = self.search(question, k)
         t1 = time.perf_counter()
         models = {"embedder": self.store.manifest["embedder"]["name"], "llm": self.generator.name}
-        if not hits:
-            text = NOT_FOUND
+        if not hits or hits[0].score < self.settings.min_score:
+            # Nothing is close enough to answer from: say so without asking the LLM,
+            # and still return the closest chunks so the user can look.
             if on_token:
-                on_token(text)
+                on_token(NOT_FOUND)
             ms = (time.perf_counter() - t0) * 1000
-            return Answer(question, text, False, (), (), (), models, {"retrieve": ms, "generate": 0.0, "total": ms})
+            timings = {"retrieve": (t1 - t0) * 1000, "generate": 0.0, "total": ms}
+            return Answer(question, NOT_FOUND, False, (), (), tuple(hits), models, timings)
         prompt = self.prompt(question, hits)
         pieces: list[str] = []
         s = self.settings

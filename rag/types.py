@@ -69,6 +69,7 @@ class Citation:
 
     id: int
     hit: Hit | None
+    attributed: bool = False  # True: the answer did not cite it, but a sentence restates it
 
     @property
     def valid(self) -> bool:
@@ -83,6 +84,7 @@ class Citation:
             "score": round(h.score, 6) if h else None,
             "text": h.text if h else None,
             "valid": self.valid,
+            "attributed": self.attributed,
         }
 
 

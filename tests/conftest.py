@@ -1,0 +1,43 @@
+"""Shared fixtures: every test runs in its own tmp_path with no RAG_* settings leaking in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fakes import EchoGenerator, HashEmbedder
+
+# The team's shared real-world data (../shared/data from the project root); always present in CI.
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No RAG_* variable of the caller, the index under tmp_path, and no rag.toml of the checkout."""
+    for name in list(os.environ):
+        if name.startswith("RAG_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def hash_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+@pytest.fixture
+def echo_generator() -> EchoGenerator:
+    return EchoGenerator()
+
+
+def shared(*parts: str) -> Path:
+    """A file of the shared data; a missing one fails the test (it must exist in CI)."""
+    path = SHARED.joinpath(*parts)
+    assert path.is_file(), f"shared data file {path} is missing"
+    return path
