@@ -89,9 +89,9 @@ def decode_text(data: bytes, source: str = "<bytes>") -> str:
     """Decode file bytes: a BOM wins, then strict UTF-8, then a lenient fallback.
 
     The fallback only runs when strict UTF-8 fails, so a good UTF-8 file is never
-    re-read as cp1252 (which would turn "café" into "cafÃ©"). A file that is UTF-8
-    but for a few stray bytes keeps UTF-8 with U+FFFD for those bytes; anything else
-    is read as cp1252, which maps every byte to some character.
+    re-read as cp1252 (which would turn "café" into "cafÃ©"). A file that holds valid
+    multi-byte UTF-8 but also stray bytes keeps UTF-8 with U+FFFD for those bytes; a
+    file with no valid multi-byte sequence at all is read as cp1252.
     """
     for bom, encoding in _BOMS:
         if data.startswith(bom):
@@ -103,18 +103,20 @@ def decode_text(data: bytes, source: str = "<bytes>") -> str:
     except UnicodeDecodeError:
         pass
     lenient = data.decode("utf-8", errors="replace")
-    if lenient.count("\ufffd") <= max(1, len(lenient) // 1000):
-        log.info("%s: a few bytes are not UTF-8 and were replaced", source)
+    if any(ord(c) > 127 and c != "\ufffd" for c in lenient):
+        # Real multi-byte UTF-8 elsewhere in the file: it is UTF-8 with a few stray bytes.
+        log.info("%s: some bytes are not UTF-8 and were replaced", source)
         return lenient
     log.info("%s: not UTF-8, read as cp1252", source)
     return data.decode("cp1252", errors="replace")
 
 
-_SKIP_TAGS = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object"}
+# Not "head": its end tag is optional, so skipping it could swallow the whole body.
+_SKIP_TAGS = {"script", "style", "noscript", "template", "title", "svg", "iframe", "object"}
 _BLOCK_TAGS = {
     "p", "div", "br", "li", "ul", "ol", "table", "tr", "section", "article", "header",
     "footer", "nav", "aside", "main", "blockquote", "pre", "dd", "dt", "dl", "hr",
-    "figure", "figcaption", "form", "title", "body",
+    "figure", "figcaption", "form", "body",
 }
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 
@@ -130,6 +132,8 @@ class _VisibleText(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
             self._skip += 1
+        elif self._skip:
+            return
         elif tag in _HEADINGS:
             self.parts.append("\n\n" + "#" * _HEADINGS[tag] + " ")
         elif tag in _BLOCK_TAGS:
@@ -138,7 +142,7 @@ class _VisibleText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP_TAGS:
             self._skip = max(0, self._skip - 1)
-        elif tag in _HEADINGS or tag in _BLOCK_TAGS:
+        elif not self._skip and (tag in _HEADINGS or tag in _BLOCK_TAGS):
             self.parts.append("\n\n")
 
     def handle_data(self, data: str) -> None:
@@ -153,6 +157,7 @@ def html_to_text(html: str) -> str:
     text = "".join(parser.parts)
     text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
     text = re.sub(r"(#+ )\n+", r"\1", text)
+    text = re.sub(r"^#+ *$", "", text, flags=re.M)  # an empty <h1></h1>
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -91,9 +92,14 @@ def ingest(
     index_dir = settings.index_dir
     embed_name = embedder.name if embedder else resolve_embed_model(settings.embed_model)[0]
     old: dict[str, Any] | None = None
-    if store_mod.exists(index_dir) and not rebuild:
-        old = store_mod.read_manifest(store_mod._live_generation(index_dir))
-        check_compatible(old, embed_name, embedder.dim if embedder else None, settings)
+    if store_mod.exists(index_dir):
+        try:
+            old = store_mod.read_manifest(store_mod._live_generation(index_dir))
+        except RagError:
+            if not rebuild:  # a damaged index can only be started afresh
+                raise
+        if old and not rebuild:
+            check_compatible(old, embed_name, embedder.dim if embedder else None, settings)
     old_files = {k: FileRecord(**v) for k, v in (old or {}).get("files", {}).items()}
 
     todo: list[tuple[Input, str]] = []
@@ -106,25 +112,30 @@ def ingest(
             failed.append(FileFailure(item.source, f"cannot read: {exc.strerror or exc}"))
             continue
         rec = old_files.get(item.source)
-        if rec and rec.sha256 == digest:
+        if rec and rec.sha256 == digest and not rebuild:
             unchanged.append(item.source)
         else:
             todo.append((item, digest))
     seen = {i.source for i in inputs}
-    removed = sorted(s for s, r in old_files.items() if r.root in roots and s not in seen)
+    # A rebuild keeps only what is ingested now; otherwise a file is removed when it
+    # left a folder that is being ingested again.
+    removed = sorted(s for s, r in old_files.items() if s not in seen and (rebuild or r.root in roots))
 
-    if not todo and not removed and not rebuild:
+    def unchanged_report() -> IngestReport:
         return IngestReport(
             unchanged=tuple(unchanged), failed=tuple(failed), files=len(old_files),
             chunks=int((old or {}).get("chunks", 0)), seconds=time.perf_counter() - started,
             index_dir=str(index_dir),
         )
 
+    if not todo and not removed and not rebuild:
+        return unchanged_report()
+
     embedder = embedder or SentenceTransformerEmbedder(settings.embed_model, settings.threads)
-    if old:
+    if old and not rebuild:
         check_compatible(old, embedder.name, embedder.dim, settings)
     limit = min(settings.chunk_tokens, embedder.max_tokens)
-    manifest = old or {
+    fresh = {
         "format": store_mod.FORMAT,
         "format_version": store_mod.FORMAT_VERSION,
         "embedder": {"name": embedder.name, "dim": embedder.dim, "max_tokens": embedder.max_tokens},
@@ -132,15 +143,16 @@ def ingest(
         "vectors": {"type": "IndexIDMap2(IndexFlatIP)", "metric": "inner_product", "normalized": True},
         "created_at": store_mod.now_iso(),
     }
-    writer = StoreWriter(index_dir, manifest, fresh=rebuild)
+    writer = StoreWriter(index_dir, fresh if rebuild or not old else old, fresh=rebuild)
     try:
         added, updated, warnings, embedded = _embed_and_store(
             todo, old_files, writer, embedder, settings, limit, passwords, failed, progress
         )
+        if not (added or updated or removed or rebuild):  # every changed file failed
+            writer.abort()
+            return replace(unchanged_report(), warnings=tuple(warnings))
         for source in removed:
             writer.remove_source(source)
-        if rebuild:  # files of the old index that were not ingested again are gone
-            removed = sorted(set(old_files) - seen)
         writer.manifest["last_ingest"] = store_mod.now_iso()
         writer.commit()
     except BaseException:
@@ -276,7 +288,7 @@ class Index:
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The k chunks nearest to the query, best first."""
-        k = k or self.settings.top_k
+        k = self.settings.top_k if k is None else k
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
         return Retriever(self.store, self.embedder).search(query, k)

@@ -97,8 +97,9 @@ def test_markdown_heading_paths_and_fenced_code():
     assert "# not a heading" in by_heading["Alpha > Beta"]
     assert "Text after the code in beta." in by_heading["Alpha > Beta"]
     assert not any("not a heading" in c.heading for c in chunks)
-    # Heading lines are not part of any chunk's text.
-    assert not any(c.text.lstrip().startswith("#") and "not a heading" not in c.text for c in chunks)
+    # Heading lines are not part of any chunk's text; only the fenced comment is.
+    hash_lines = [line for c in chunks for line in c.text.splitlines() if line.startswith("#")]
+    assert hash_lines == ["# not a heading"]
 
 
 def test_heading_is_embedded_with_the_text():
@@ -217,7 +218,7 @@ def document(draw) -> tuple[str, str]:
     return kind, "".join(b + g for b, g in zip(blocks, gaps))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=document(), max_tokens=st.integers(16, 80), overlap_frac=st.floats(0, 0.5), by_chars=st.booleans())
 def test_property_spans_limit_coverage(doc, max_tokens, overlap_frac, by_chars):
     kind, text = doc

@@ -199,3 +199,18 @@ def test_truncated_real_pdf_raises_loader_error_or_loads(tmp_path):
         assert exc.path == "cut.pdf"
     else:
         assert all(p.text.strip() for p in pages)
+
+
+def test_html_without_closing_head_keeps_its_body():
+    from rag.loaders import html_to_text
+
+    text = html_to_text("<html><head><title>T</title><body><h1>Hello</h1><p>Body text here.</p></body></html>")
+    assert "# Hello" in text and "Body text here." in text and "T\n" not in text
+
+
+def test_long_cp1252_file_keeps_its_accents():
+    from rag.loaders import decode_text
+
+    assert decode_text(("a" * 3000 + " café ").encode("cp1252")).endswith(" café ")
+    # Real UTF-8 with one stray byte stays UTF-8.
+    assert decode_text("naïve café ".encode() + b"\xff").startswith("naïve café")

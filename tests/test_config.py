@@ -1,0 +1,139 @@
+"""Settings layering: defaults < rag.toml < RAG_* environment < explicit overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag import config
+from rag.config import Settings
+from rag.errors import ConfigError
+
+
+def test_defaults_without_file_or_env(tmp_path):
+    s = Settings.load(env={})
+    assert s == Settings()
+    assert s.chunk_tokens == config.DEFAULT_CHUNK_TOKENS
+    assert s.chunk_overlap == config.DEFAULT_CHUNK_OVERLAP
+    assert s.top_k == config.DEFAULT_TOP_K
+    assert s.context_tokens == config.DEFAULT_CONTEXT_TOKENS
+    assert s.max_answer_tokens == config.DEFAULT_MAX_ANSWER_TOKENS
+    assert s.embed_model is None and s.llm_model is None
+
+
+def test_autouse_fixture_isolates_the_environment(tmp_path):
+    import os
+
+    assert Path.cwd() == tmp_path
+    assert {k for k in os.environ if k.startswith("RAG_")} == {"RAG_INDEX_DIR"}
+    assert Settings.load().index_dir == tmp_path / "index"
+
+
+def test_layers_in_order(tmp_path):
+    (tmp_path / "rag.toml").write_text(
+        'top_k = 7\ncontext_tokens = 3000\nmax_answer_tokens = 100\nindex_dir = "from-file"\n'
+        'temperature = 0.5\n'
+    )
+    # rag.toml over defaults
+    s = Settings.load(env={})
+    assert (s.top_k, s.context_tokens, s.max_answer_tokens, s.index_dir) == (7, 3000, 100, Path("from-file"))
+    assert s.temperature == 0.5
+    # env over rag.toml
+    env = {"RAG_TOP_K": "9", "RAG_INDEX_DIR": "from-env", "RAG_MAX_TOKENS": "50"}
+    s = Settings.load(env=env)
+    assert (s.top_k, s.context_tokens, s.max_answer_tokens, s.index_dir) == (9, 3000, 50, Path("from-env"))
+    # explicit overrides over env; None means "not given"
+    s = Settings.load(overrides={"top_k": 11, "index_dir": None, "max_answer_tokens": 60}, env=env)
+    assert (s.top_k, s.index_dir, s.max_answer_tokens) == (11, Path("from-env"), 60)
+
+
+def test_real_environment_is_read(monkeypatch):
+    monkeypatch.setenv("RAG_TOP_K", "3")
+    monkeypatch.setenv("RAG_TEMPERATURE", "0.7")
+    monkeypatch.setenv("RAG_THREADS", "2")
+    monkeypatch.setenv("RAG_MODEL", "/models/x.gguf")
+    monkeypatch.setenv("RAG_EMBED_MODEL", "/models/emb")
+    s = Settings.load()
+    assert s.top_k == 3 and s.temperature == 0.7 and s.threads == 2 and s.n_threads == 2
+    assert s.llm_model == "/models/x.gguf" and s.embed_model == "/models/emb"
+
+
+def test_empty_env_value_is_ignored():
+    assert Settings.load(env={"RAG_TOP_K": ""}).top_k == config.DEFAULT_TOP_K
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("RAG_TOP_K", "five"), ("RAG_CHUNK_TOKENS", "12.5"), ("RAG_TEMPERATURE", "hot"),
+     ("RAG_MAX_TOKENS", "lots"), ("RAG_THREADS", "x"), ("RAG_CONTEXT_TOKENS", "4k")],
+)
+def test_bad_env_number_names_the_variable(name, value):
+    with pytest.raises(ConfigError) as info:
+        Settings.load(env={name: value})
+    assert name in str(info.value) and repr(value) in str(info.value)
+
+
+def test_bad_number_in_config_file_names_the_file(tmp_path):
+    (tmp_path / "rag.toml").write_text('top_k = "many"\n')
+    with pytest.raises(ConfigError, match="rag.toml") as info:
+        Settings.load(env={})
+    assert "top_k" in str(info.value)
+
+
+def test_config_file_strings_are_coerced(tmp_path):
+    (tmp_path / "rag.toml").write_text('top_k = "4"\n')
+    assert Settings.load(env={}).top_k == 4
+
+
+def test_rag_config_points_at_another_file(tmp_path):
+    other = tmp_path / "conf" / "other.toml"
+    other.parent.mkdir()
+    other.write_text("top_k = 2\n")
+    (tmp_path / "rag.toml").write_text("top_k = 8\n")
+    assert Settings.load(env={"RAG_CONFIG": str(other)}).top_k == 2
+    assert Settings.load(env={}, config_file=other).top_k == 2
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings.load(env={"RAG_CONFIG": str(tmp_path / "missing.toml")})
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings.load(env={}, config_file=tmp_path / "missing.toml")
+
+
+def test_broken_or_unknown_config_file(tmp_path):
+    (tmp_path / "rag.toml").write_text("top_k = = 3\n")
+    with pytest.raises(ConfigError, match="rag.toml"):
+        Settings.load(env={})
+    (tmp_path / "rag.toml").write_text("colour = 'blue'\n")
+    with pytest.raises(ConfigError, match="colour"):
+        Settings.load(env={})
+    with pytest.raises(ConfigError, match="bogus"):
+        Settings.load(overrides={"bogus": 1}, env={})
+
+
+@pytest.mark.parametrize(
+    "kw, word",
+    [({"chunk_tokens": 8}, "chunk_tokens"), ({"chunk_tokens": 64, "chunk_overlap": 40}, "chunk_overlap"),
+     ({"chunk_overlap": -1}, "chunk_overlap"), ({"top_k": 0}, "top_k"),
+     ({"max_answer_tokens": 0}, "max_answer_tokens"),
+     ({"context_tokens": 100, "max_answer_tokens": 100}, "context_tokens"), ({"batch_size": 0}, "batch_size")],
+)
+def test_invalid_values_raise_config_error(kw, word):
+    with pytest.raises(ConfigError, match=word):
+        Settings(**kw)
+    with pytest.raises(ConfigError, match=word):
+        Settings.load(overrides=kw, env={})
+
+
+def test_overlap_of_exactly_half_is_allowed():
+    assert Settings(chunk_tokens=64, chunk_overlap=32).chunk_overlap == 32
+
+
+def test_invalid_env_value_is_rejected_after_merging():
+    with pytest.raises(ConfigError, match="top_k"):
+        Settings.load(env={"RAG_TOP_K": "0"})
+
+
+def test_settings_are_frozen():
+    s = Settings()
+    with pytest.raises(Exception):
+        s.top_k = 3  # type: ignore[misc]
