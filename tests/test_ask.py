@@ -1,0 +1,52 @@
+"""Index.ask wiring with fakes: prompt, streaming, citations, the retrieval floor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakes import EchoGenerator, HashEmbedder
+
+from rag import Settings, ingest
+from rag.errors import ConfigError
+from rag.pipeline import Index
+from rag.prompt import NOT_FOUND
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Index:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cats.md").write_text("# Cats\n\nCats sleep most of the day and purr when content.\n")
+    (docs / "stars.txt").write_text("Stars fuse hydrogen into helium in their cores.\n")
+    settings = Settings.load({"index_dir": tmp_path / "idx", "min_score": 0.2})
+    ingest([docs], settings=settings, embedder=HashEmbedder())
+    return Index.open(settings=settings, embedder=HashEmbedder(), generator=EchoGenerator())
+
+
+def test_ask_streams_the_answer_and_cites_the_best_source(index: Index):
+    pieces: list[str] = []
+    answer = index.ask("Why do cats purr when content?", on_token=pieces.append)
+    assert "".join(pieces).strip() == answer.text == EchoGenerator.ANSWER
+    assert answer.answerable
+    assert [c.hit.source for c in answer.citations] == ["cats.md"]
+    assert answer.sources[0].source == "cats.md"
+    data = answer.to_dict()
+    assert set(data) >= {"question", "answer", "answerable", "citations", "hits", "models", "timings_ms"}
+    assert set(data["timings_ms"]) >= {"retrieve", "generate", "total"}
+    assert data["models"] == {"embedder": "test/hash-embedder", "llm": "echo"}
+    # The prompt the model saw numbers the sources and repeats the question.
+    prompt = index.generator.prompts[-1]  # type: ignore[attr-defined]
+    assert "[1] (cats.md" in prompt and prompt.count("Why do cats purr when content?") == 2
+
+
+def test_question_far_from_every_chunk_is_not_sent_to_the_model(index: Index):
+    answer = index.ask("quantum chromodynamics lattice gauge")
+    assert not answer.answerable and answer.text == NOT_FOUND
+    assert answer.citations == () and answer.sources == ()
+    assert index.generator.prompts == []  # type: ignore[attr-defined]
+
+
+def test_empty_question_is_an_error(index: Index):
+    with pytest.raises(ConfigError):
+        index.ask("   ")
