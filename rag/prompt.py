@@ -40,10 +40,12 @@ class Prompt:
 
 
 def format_source(number: int, hit: Hit) -> str:
+    # Plain "Source n (file, page):" headers; a bracketed header invited SmolLM2 to copy
+    # it into the answer, while this form got more [n] citations on a handful of trials.
     where = hit.source if hit.page is None else f"{hit.source}, page {hit.page}"
     if hit.heading:
         where += f", section {hit.heading}"
-    return f"[{number}] ({where})\n\"\"\"\n{hit.text.strip()}\n\"\"\""
+    return f"Source {number} ({where}):\n{hit.text.strip()}"
 
 
 def _user_message(question: str, blocks: Sequence[str]) -> str:

@@ -37,7 +37,7 @@ def test_ask_streams_the_answer_and_cites_the_best_source(index: Index):
     assert data["models"] == {"embedder": "test/hash-embedder", "llm": "echo"}
     # The prompt the model saw numbers the sources and repeats the question.
     prompt = index.generator.prompts[-1]  # type: ignore[attr-defined]
-    assert "[1] (cats.md" in prompt and prompt.count("Why do cats purr when content?") == 2
+    assert "Source 1 (cats.md" in prompt and prompt.count("Why do cats purr when content?") == 2
 
 
 def test_question_far_from_every_chunk_is_not_sent_to_the_model(index: Index):

@@ -27,7 +27,7 @@ def hit(rank: int, n_words: int, page: int | None = None, heading: str = "") -> 
 
 
 def numbered_sources(prompt_text: str) -> list[int]:
-    return [int(n) for n in re.findall(r"^\[(\d+)\] \(", prompt_text, flags=re.M)]
+    return [int(n) for n in re.findall(r"^Source (\d+) \(", prompt_text, flags=re.M)]
 
 
 def test_all_hits_fit_in_rank_order(echo_generator):
@@ -46,7 +46,7 @@ def test_too_long_hit_is_skipped_and_shorter_next_one_used(echo_generator):
     p = build_prompt("q?", hits, echo_generator, 1000, 100)
     assert p.sources == (hits[0], hits[2])
     assert numbered_sources(p.text) == [1, 2]
-    assert "[2] (doc3.md)" in p.text
+    assert "Source 2 (doc3.md)" in p.text
     assert p.tokens <= 900
 
 
@@ -62,7 +62,7 @@ def test_budget_uses_the_smaller_of_setting_and_model_context():
 def test_page_and_heading_are_named_in_the_source():
     h = hit(1, 3, page=4, heading="Intro > Scope")
     block = format_source(1, h)
-    assert block.startswith("[1] (doc1.md, page 4, section Intro > Scope)\n")
+    assert block.startswith("Source 1 (doc1.md, page 4, section Intro > Scope):\n")
     assert h.text in block
 
 
