@@ -34,6 +34,10 @@ class IndexCorruptError(RagError):
     """A file of the index is damaged or does not agree with the others."""
 
 
+class IndexLockedError(RagError):
+    """Another process is writing the same index."""
+
+
 class LoaderError(RagError):
     """One input file could not be read; ingestion reports it and goes on."""
 

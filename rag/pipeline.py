@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -50,19 +50,34 @@ def _chunking_manifest(settings: Settings) -> dict[str, Any]:
     return {"algorithm": CHUNKER, "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap}
 
 
-def check_compatible(manifest: dict[str, Any], embed_name: str, dim: int | None, settings: Settings) -> None:
-    """Refuse to mix an index with another embedder or chunking (raises IndexMismatchError)."""
+def check_embedder(manifest: dict[str, Any], name: str, dim: int | None) -> None:
+    """Refuse to mix an index with another embedder (raises IndexMismatchError)."""
     built = manifest["embedder"]
-    if built["name"] != embed_name or (dim is not None and built["dim"] != dim):
+    if built["name"] != name or (dim is not None and built["dim"] != dim):
         raise IndexMismatchError(
-            f"the index was built with embedder {built['name']} ({built['dim']} dims), not {embed_name}"
+            f"the index was built with embedder {built['name']} ({built['dim']} dims), not {name}"
             f"{f' ({dim} dims)' if dim else ''}; use the same --embed-model, or rebuild with --rebuild"
         )
+
+
+def check_chunking(manifest: dict[str, Any], settings: Settings) -> None:
     if manifest["chunking"] != _chunking_manifest(settings):
         raise IndexMismatchError(
             f"the index was built with chunking {manifest['chunking']}, not {_chunking_manifest(settings)}; "
             "use the same chunk settings, or rebuild with --rebuild"
         )
+
+
+@dataclass
+class _Plan:
+    """What an ingest has to do, worked out from hashes before any model is loaded."""
+
+    old: dict[str, Any] | None
+    old_files: dict[str, FileRecord]
+    todo: list[tuple[Input, str]] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[FileFailure] = field(default_factory=list)
 
 
 def ingest(
@@ -81,61 +96,78 @@ def ingest(
     A file that cannot be read is reported in `failed` and keeps its earlier version.
 
     Raises:
-        RagError: no input exists or none is a supported document, or the index was
-            built with other settings (IndexMismatchError).
+        RagError: no input exists or none is a supported document, another process is
+            writing the index (IndexLockedError), or the index was built with other
+            settings (IndexMismatchError).
     """
     started = time.perf_counter()
     settings = _settings(settings, index_dir)
+    paths = list(paths)
     inputs, roots = discover(paths)
     if not inputs:
         raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {_suffix_list()})")
-    index_dir = settings.index_dir
-    embed_name = embedder.name if embedder else resolve_embed_model(settings.embed_model)[0]
+    with store_mod.write_lock(settings.index_dir):
+        plan = _plan(inputs, roots, settings, embedder, rebuild)
+        report = _apply(plan, settings, embedder, passwords, rebuild, progress)
+    return replace(report, seconds=time.perf_counter() - started)
+
+
+def _plan(
+    inputs: list[Input], roots: list[str], settings: Settings, embedder: Embedder | None, rebuild: bool
+) -> _Plan:
     old: dict[str, Any] | None = None
-    if store_mod.exists(index_dir):
+    if store_mod.exists(settings.index_dir):
         try:
-            old = store_mod.read_manifest(store_mod._live_generation(index_dir))
+            old = store_mod.read_manifest(store_mod._live_generation(settings.index_dir))
         except RagError:
             if not rebuild:  # a damaged index can only be started afresh
                 raise
         if old and not rebuild:
-            check_compatible(old, embed_name, embedder.dim if embedder else None, settings)
-    old_files = {k: FileRecord(**v) for k, v in (old or {}).get("files", {}).items()}
-
-    todo: list[tuple[Input, str]] = []
-    unchanged: list[str] = []
-    failed: list[FileFailure] = []
+            name = embedder.name if embedder else resolve_embed_model(settings.embed_model)[0]
+            check_embedder(old, name, embedder.dim if embedder else None)
+            check_chunking(old, settings)
+    plan = _Plan(old, {k: FileRecord(**v) for k, v in (old or {}).get("files", {}).items()})
     for item in inputs:
         try:
             digest = _sha256(item.path)
         except OSError as exc:
-            failed.append(FileFailure(item.source, f"cannot read: {exc.strerror or exc}"))
+            plan.failed.append(FileFailure(item.source, f"cannot read: {exc.strerror or exc}"))
             continue
-        rec = old_files.get(item.source)
+        rec = plan.old_files.get(item.source)
         if rec and rec.sha256 == digest and not rebuild:
-            unchanged.append(item.source)
+            plan.unchanged.append(item.source)
         else:
-            todo.append((item, digest))
+            plan.todo.append((item, digest))
     seen = {i.source for i in inputs}
     # A rebuild keeps only what is ingested now; otherwise a file is removed when it
     # left a folder that is being ingested again.
-    removed = sorted(s for s, r in old_files.items() if s not in seen and (rebuild or r.root in roots))
+    plan.removed = sorted(
+        s for s, r in plan.old_files.items() if s not in seen and (rebuild or r.root in roots)
+    )
+    return plan
 
-    def unchanged_report() -> IngestReport:
-        return IngestReport(
-            unchanged=tuple(unchanged), failed=tuple(failed), files=len(old_files),
-            chunks=int((old or {}).get("chunks", 0)), seconds=time.perf_counter() - started,
-            index_dir=str(index_dir),
-        )
 
-    if not todo and not removed and not rebuild:
-        return unchanged_report()
+def _apply(
+    plan: _Plan,
+    settings: Settings,
+    embedder: Embedder | None,
+    passwords: Sequence[str],
+    rebuild: bool,
+    progress: ProgressFn | None,
+) -> IngestReport:
+    index_dir = settings.index_dir
+    unchanged = IngestReport(
+        unchanged=tuple(plan.unchanged), failed=tuple(plan.failed), files=len(plan.old_files),
+        chunks=int((plan.old or {}).get("chunks", 0)), index_dir=str(index_dir),
+    )
+    if not plan.todo and not plan.removed and not rebuild:
+        return unchanged  # nothing to embed: no model is loaded
 
     embedder = embedder or SentenceTransformerEmbedder(settings.embed_model, settings.threads)
-    if old and not rebuild:
-        check_compatible(old, embedder.name, embedder.dim, settings)
-    limit = min(settings.chunk_tokens, embedder.max_tokens)
-    fresh = {
+    keep_old = plan.old is not None and not rebuild
+    if keep_old:
+        check_embedder(plan.old, embedder.name, embedder.dim)  # type: ignore[arg-type]
+    manifest = plan.old if keep_old else {
         "format": store_mod.FORMAT,
         "format_version": store_mod.FORMAT_VERSION,
         "embedder": {"name": embedder.name, "dim": embedder.dim, "max_tokens": embedder.max_tokens},
@@ -143,15 +175,16 @@ def ingest(
         "vectors": {"type": "IndexIDMap2(IndexFlatIP)", "metric": "inner_product", "normalized": True},
         "created_at": store_mod.now_iso(),
     }
-    writer = StoreWriter(index_dir, fresh if rebuild or not old else old, fresh=rebuild)
+    writer = StoreWriter(index_dir, manifest, fresh=rebuild)  # type: ignore[arg-type]
     try:
+        failed = list(plan.failed)
         added, updated, warnings, embedded = _embed_and_store(
-            todo, old_files, writer, embedder, settings, limit, passwords, failed, progress
+            plan.todo, plan.old_files, writer, embedder, settings, passwords, failed, progress
         )
-        if not (added or updated or removed or rebuild):  # every changed file failed
+        if not (added or updated or plan.removed or rebuild):  # every changed file failed
             writer.abort()
-            return replace(unchanged_report(), warnings=tuple(warnings))
-        for source in removed:
+            return replace(unchanged, failed=tuple(failed), warnings=tuple(warnings))
+        for source in plan.removed:
             writer.remove_source(source)
         writer.manifest["last_ingest"] = store_mod.now_iso()
         writer.commit()
@@ -159,10 +192,9 @@ def ingest(
         writer.abort()
         raise
     return IngestReport(
-        added=tuple(added), updated=tuple(updated), removed=tuple(removed), unchanged=tuple(unchanged),
+        added=tuple(added), updated=tuple(updated), removed=tuple(plan.removed), unchanged=tuple(plan.unchanged),
         failed=tuple(failed), warnings=tuple(warnings), files=len(writer.manifest["files"]),
-        chunks=int(writer.manifest["chunks"]), chunks_embedded=embedded,
-        seconds=time.perf_counter() - started, index_dir=str(index_dir),
+        chunks=int(writer.manifest["chunks"]), chunks_embedded=embedded, index_dir=str(index_dir),
     )
 
 
@@ -178,11 +210,11 @@ def _embed_and_store(
     writer: StoreWriter,
     embedder: Embedder,
     settings: Settings,
-    limit: int,
     passwords: Sequence[str],
     failed: list[FileFailure],
     progress: ProgressFn | None,
 ) -> tuple[list[str], list[str], list[FileFailure], int]:
+    limit = min(settings.chunk_tokens, embedder.max_tokens)
     added: list[str] = []
     updated: list[str] = []
     warnings: list[FileFailure] = []
@@ -247,10 +279,7 @@ class Index:
         self._generator = generator
         built = store.manifest["embedder"]
         if embedder is not None:
-            check_compatible(store.manifest, embedder.name, embedder.dim, settings._merged({
-                "chunk_tokens": store.manifest["chunking"]["chunk_tokens"],
-                "chunk_overlap": store.manifest["chunking"]["chunk_overlap"],
-            }))
+            check_embedder(store.manifest, embedder.name, embedder.dim)
         elif settings.embed_model is not None and resolve_embed_model(settings.embed_model)[0] != built["name"]:
             raise IndexMismatchError(
                 f"the index at {store.index_dir} was built with embedder {built['name']}, "

@@ -16,6 +16,9 @@ commit copies the metadata database; fine for the sizes a flat index serves.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
@@ -23,11 +26,11 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import IndexCorruptError, IndexNotFoundError, MissingDependencyError
+from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, MissingDependencyError
 from .types import Chunk, Hit, Page
 
 FORMAT = "rag-index"
@@ -36,6 +39,7 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 CHUNKS_DB = "chunks.sqlite"
+LOCK = ".lock"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
@@ -118,12 +122,20 @@ class Store:
     @classmethod
     def open(cls, index_dir: Path) -> "Store":
         index_dir = Path(index_dir)
-        gen_dir = _live_generation(index_dir)
-        manifest = read_manifest(gen_dir)
-        vectors = _read_vectors(gen_dir / VECTORS)
-        store = cls(index_dir, gen_dir, manifest, vectors)
-        store._check()
-        return store
+        for attempt in range(3):
+            gen_dir = _live_generation(index_dir)
+            try:
+                manifest = read_manifest(gen_dir)
+                vectors = _read_vectors(gen_dir / VECTORS)
+                store = cls(index_dir, gen_dir, manifest, vectors)
+            except (IndexCorruptError, sqlite3.OperationalError):
+                # A writer may have swept this generation right after we read CURRENT.
+                if attempt < 2 and _live_generation(index_dir) != gen_dir:
+                    continue
+                raise
+            store._check()
+            return store
+        raise AssertionError("unreachable")
 
     def _check(self) -> None:
         try:
@@ -278,6 +290,30 @@ class StoreWriter:
         for child in self.index_dir.glob("gen-*"):
             if child != self.gen_dir and child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's writer lock, or fail at once if another process holds it.
+
+    The OS drops the lock when the holder dies, so a killed ingest never leaves it stale.
+    """
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK, "a+") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise IndexLockedError(
+                    f"another process is writing the index at {index_dir}; wait for it to finish "
+                    "(search and ask keep working meanwhile)"
+                ) from None
+            raise
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _next_free_number(index_dir: Path) -> int:

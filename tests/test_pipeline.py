@@ -306,3 +306,19 @@ def test_a_file_that_keeps_failing_writes_no_new_generation(tmp_path):
     report = ingest([docs], settings=s, embedder=HashEmbedder())
     assert [f.path for f in report.failed] == ["empty.txt"]
     assert Store.open(s.index_dir).gen_dir == live
+
+
+def test_a_second_writer_is_refused_at_once_while_readers_keep_working(tmp_path):
+    from rag.errors import IndexLockedError
+    from rag.store import write_lock
+
+    docs = make_folder(tmp_path / "docs")
+    s = settings(tmp_path)
+    ingest([docs], settings=s, embedder=HashEmbedder())
+    before = hits_for(s, "cats dogs birds")
+    (docs / "new.txt").write_text("Fresh words.\n")
+    with write_lock(s.index_dir):
+        with pytest.raises(IndexLockedError, match="another process is writing"):
+            ingest([docs], settings=s, embedder=HashEmbedder())
+        assert hits_for(s, "cats dogs birds") == before
+    assert ingest([docs], settings=s, embedder=HashEmbedder()).added == ("new.txt",)
