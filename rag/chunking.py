@@ -200,8 +200,8 @@ def chunk_page(page: Page, count: CountTokens, max_tokens: int, overlap: int) ->
                     source=page.source,
                     page=page.page,
                     heading=heading,
-                    start=a,
-                    end=b,
+                    start=page.offset + a,
+                    end=page.offset + b,
                     text=text[a:b],
                     tokens=heading_tokens + sum(u.tokens for u in group),
                 )

@@ -80,6 +80,8 @@ def ingest(
     chunk_overlap: Optional[int] = typer.Option(None, help="Overlap between chunks in tokens [env RAG_CHUNK_OVERLAP]."),
     pdf_password: List[str] = typer.Option([], "--pdf-password", help="Password to try on encrypted PDFs (repeatable)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Start the index afresh (needed to change embedder or chunking)."),
+    include: List[str] = typer.Option([], "--include", help="Only files matching this glob (repeatable), e.g. '*.md'."),
+    exclude: List[str] = typer.Option([], "--exclude", help="Skip files matching this glob (repeatable), e.g. 'drafts/*'."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = JsonFlag,
     verbose: bool = Verbose,
@@ -94,7 +96,8 @@ def ingest(
         )
         with _progress(enabled=not quiet and err.is_terminal) as on_progress:
             report = run_ingest(
-                paths, settings=settings, passwords=pdf_password, rebuild=rebuild, progress=on_progress
+                paths, settings=settings, passwords=pdf_password, rebuild=rebuild, progress=on_progress,
+                include=include, exclude=exclude,
             )
         if as_json:
             _print_json(report.to_dict())
@@ -106,7 +109,8 @@ def ingest(
 
 
 class _progress:
-    """Rich progress bars on stderr for load and embed events (a no-op when disabled)."""
+    """Rich progress on stderr: files loaded (with ETA) and chunks embedded (with rate).
+    A no-op when disabled."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -119,18 +123,23 @@ class _progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.bar = Progress(
-            TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"), TimeRemainingColumn(), console=err, transient=True,
+            TextColumn("{task.description:<7}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[detail]}"),
+            console=err, transient=True,
         )
         self.bar.start()
         return self.update
 
     def update(self, event: Any) -> None:
         task = self.tasks.get(event.stage)
-        label = {"load": "files", "embed": "chunks"}.get(event.stage, event.stage)
+        total = event.total or None  # embedding has no known total: the bar pulses
         if task is None:
-            task = self.tasks[event.stage] = self.bar.add_task(label, total=event.total, detail="")
-        self.bar.update(task, completed=event.done, total=event.total, detail=escape(event.detail[-40:]))
+            label = {"load": "files", "embed": "chunks"}.get(event.stage, event.stage)
+            task = self.tasks[event.stage] = self.bar.add_task(label, total=total, rate="", detail="")
+        self.bar.update(task, completed=event.done, total=total, detail=escape(event.detail[-40:]))
+        speed = self.bar.tasks[task].speed if event.stage == "embed" else None
+        if speed:
+            self.bar.update(task, rate=f"{speed:.0f}/s")
 
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:
@@ -138,15 +147,78 @@ class _progress:
 
 
 def _render_ingest(report: "IngestReport") -> None:
-    err.print(
-        f"[green]indexed[/green] {report.files} files, {report.chunks} chunks in {report.index_dir} "
-        f"({len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
-        f"{len(report.unchanged)} unchanged; {report.chunks_embedded} chunks embedded in {report.seconds:.1f} s)"
-    )
+    from rich.table import Table
+
+    table = Table(title=f"index {report.index_dir}", title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in (
+        ("added", len(report.added)), ("updated", len(report.updated)), ("removed", len(report.removed)),
+        ("unchanged", len(report.unchanged)), ("failed", len(report.failed)),
+        ("repaired text", len(report.repaired)), ("chunks embedded", report.chunks_embedded),
+        ("files in index", report.files), ("chunks in index", report.chunks),
+        ("seconds", f"{report.seconds:.1f}"),
+    ):
+        if value or label in ("added", "updated", "removed", "unchanged", "failed", "files in index", "chunks in index", "seconds"):
+            table.add_row(label, str(value))
+    err.print(table)
+    for path in report.repaired:
+        err.print(f"[yellow]repaired:[/yellow] {escape(path)}: mis-decoded text (mojibake) fixed")
     for w in report.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(w.path)}: {escape(w.reason)}")
     for f in report.failed:
         err.print(f"[red]failed:[/red] {escape(f.path)}: {escape(f.reason)}")
+
+
+@app.command("list")
+def list_files(
+    index_dir: Optional[Path] = IndexDir,
+    as_json: bool = JsonFlag,
+    verbose: bool = Verbose,
+) -> None:
+    """Show the files in the index, with chunks, pages and when they were ingested."""
+
+    def body() -> None:
+        from .inventory import list_index
+        from rich.table import Table
+
+        listing = list_index(_settings(index_dir=index_dir).index_dir)
+        if as_json:
+            _print_json(listing.to_dict())
+            return
+        table = Table(show_edge=False)
+        for col, justify in (("file", "left"), ("chunks", "right"), ("pages", "right"), ("ingested", "left")):
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for path, rec in sorted(listing.files.items()):
+            table.add_row(escape(path), str(rec.chunks), str(rec.pages), rec.ingested_at)
+        out.print(table)
+        out.print(
+            f"{len(listing.files)} files, {listing.chunks} chunks, {listing.bytes_on_disk / 1e6:.1f} MB on disk; "
+            f"embedder {listing.embedder} ({listing.dim} dims); last ingest {listing.last_ingest}"
+        )
+
+    _run(verbose, body)
+
+
+@app.command()
+def remove(
+    paths: List[str] = typer.Argument(..., help="Files or folders to take out (as listed by `rag list`, or on disk)."),
+    index_dir: Optional[Path] = IndexDir,
+    as_json: bool = JsonFlag,
+    verbose: bool = Verbose,
+) -> None:
+    """Take files out of the index (the files on disk are not touched)."""
+
+    def body() -> None:
+        from .inventory import remove as run_remove
+
+        removed = run_remove(paths, _settings(index_dir=index_dir).index_dir)
+        if as_json:
+            _print_json({"removed": removed})
+        else:
+            err.print(f"removed {len(removed)} file(s): {escape(', '.join(removed))}")
+
+    _run(verbose, body)
 
 
 def _where(hit: "Hit") -> str:

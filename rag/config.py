@@ -54,6 +54,7 @@ class Settings:
     min_score: float = DEFAULT_MIN_SCORE
     threads: int | None = None  # None: every core this process may use
     batch_size: int = 32
+    file_timeout: float = 120.0  # seconds one PDF may take to parse
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:

@@ -2,7 +2,9 @@
 
 A folder is walked recursively (hidden entries skipped, symlinked folders not followed,
 so loops cannot occur); a file in it is named by its path relative to that folder.
-A file given directly is named by its absolute path.
+A file given directly is named by its absolute path. `include`/`exclude` globs filter
+the files found in folders, matched against the relative path and, for patterns
+without a "/", against the file name too.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from .errors import RagError
 from .loaders import is_supported
@@ -24,7 +27,15 @@ class Input:
     root: str  # the folder it was found in ("" for a file given directly)
 
 
-def discover(paths: Iterable[str | Path]) -> tuple[list[Input], list[str]]:
+def matches(relative: str, pattern: str) -> bool:
+    if fnmatch(relative, pattern):
+        return True
+    return "/" not in pattern and fnmatch(relative.rsplit("/", 1)[-1], pattern)
+
+
+def discover(
+    paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> tuple[list[Input], list[str]]:
     """Return the supported files under `paths` and the roots that were walked.
 
     Raises:
@@ -39,7 +50,11 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Input], list[str]]:
         if path.is_dir():
             root = path.resolve()
             roots.append(str(root))
-            found.extend(_walk(root))
+            found.extend(
+                i for i in _walk(root)
+                if (not include or any(matches(i.source, p) for p in include))
+                and not any(matches(i.source, p) for p in exclude)
+            )
         elif path.is_file():
             if not is_supported(path):
                 raise RagError(f"{raw}: unsupported file type {path.suffix or '(no suffix)'}")

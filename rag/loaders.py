@@ -1,17 +1,22 @@
 """Path -> pages of text. One function per format, chosen by the file's suffix.
 
 A loader raises `LoaderError(path, reason)` for a file it cannot read at all; pages it
-can read come back even when others fail (reported as warnings).
+can read come back even when others fail (reported as notes). Text files larger than
+STREAM_BYTES are read in segments of about a megabyte, cut at paragraph breaks, so
+memory stays bounded whatever the file's size. PDFs are parsed under a time limit.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
 import re
+import signal
+import threading
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .errors import LoaderError
 from .types import Page
@@ -34,46 +39,162 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES
 
 
-def load(path: Path, source: str, passwords: Iterable[str] = ()) -> tuple[list[Page], list[str]]:
-    """Read one file into pages.
+STREAM_BYTES = 16 << 20  # text files above this are read in segments
+SEGMENT_BYTES = 1 << 20
+REPAIRED_NOTE = "mis-decoded text (mojibake) repaired"
+DEFAULT_TIME_LIMIT = 120.0  # seconds to parse one PDF
+
+
+def load(
+    path: Path, source: str, passwords: Iterable[str] = (), time_limit: float | None = DEFAULT_TIME_LIMIT
+) -> tuple[list[Page], list[str]]:
+    """Read one whole file into pages (see iter_pages); returns the pages and the notes."""
+    notes: list[str] = []
+    pages = list(iter_pages(path, source, notes, passwords, time_limit))
+    return pages, notes
+
+
+def iter_pages(
+    path: Path,
+    source: str,
+    notes: list[str],
+    passwords: Iterable[str] = (),
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
+) -> Iterator[Page]:
+    """Yield the pages (or segments) of one file that have text.
 
     Args:
         path: the file on disk.
         source: the name recorded for it in the index (relative path).
+        notes: receives warnings about parts that were skipped or repaired.
         passwords: tried in order on encrypted PDFs after the empty password.
-
-    Returns:
-        The pages with text, and warnings about parts that were skipped.
+        time_limit: seconds a PDF may take to parse (None: no limit).
 
     Raises:
-        LoaderError: the file has no usable text at all.
+        LoaderError: the file has no usable text at all (possibly after some pages
+            were yielded, for a large text file that fails part-way).
     """
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        return _load_pdf(path, source, tuple(passwords))
+        pages, pdf_notes = _load_pdf(path, source, tuple(passwords), time_limit)
+        notes.extend(pdf_notes)
+        yield from pages
+        return
     kind = TEXT_KINDS.get(suffix)
     if kind is None:
         raise LoaderError(source, f"unsupported file type {suffix or '(no suffix)'}")
-    data = _read_bytes(path, source)
-    text = decode_text(data, source)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    if size > STREAM_BYTES and kind != "html":
+        yield from _stream_text(path, source, kind, notes)
+        return
+    text = decode_text(_read_bytes(path, source), source)
     if kind == "html":
         text = html_to_text(text)
+    text = _repair(text, notes)
     if not text.strip():
         raise LoaderError(source, "empty file (no text)")
-    return [Page(source=source, page=None, text=text, kind=kind)], []
+    yield Page(source=source, page=None, text=text, kind=kind)
+
+
+# Sequences that UTF-8 text takes on when it is decoded as cp1252 or latin-1: a lead
+# byte's character followed by a continuation byte's. Cheap to look for; ftfy, which
+# is slower, only runs where one is found.
+_MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u2018-\u203a\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u20ac\u2122]")
+
+
+def _repair(text: str, notes: list[str]) -> str:
+    if not _MOJIBAKE.search(text):
+        return text
+    import ftfy
+
+    fixed = ftfy.fix_encoding(text)
+    if fixed != text and REPAIRED_NOTE not in notes:
+        notes.append(REPAIRED_NOTE)
+    return fixed
+
+
+def _stream_text(path: Path, source: str, kind: str, notes: list[str]) -> Iterator[Page]:
+    """Large text file -> segments of about SEGMENT_BYTES, cut at paragraph breaks."""
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise LoaderError(source, _os_reason(exc)) from None
+    with fh:
+        head = _read_block(fh, source)
+        encoding = _sniff_encoding(head, source)
+        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        pending = decoder.decode(head)
+        offset = 0
+        seen_text = False
+        while True:
+            block = _read_block(fh, source)
+            if block:
+                pending += decoder.decode(block)
+            else:
+                pending += decoder.decode(b"", final=True)
+            if block and len(pending) < SEGMENT_BYTES:
+                continue
+            cut = _segment_end(pending) if block else len(pending)
+            segment, pending = pending[:cut], pending[cut:]
+            segment = _repair(segment, notes)
+            if segment.strip():
+                seen_text = True
+                yield Page(source=source, page=None, text=segment, kind=kind, offset=offset)
+            offset += len(segment)
+            if not block:
+                break
+    if not seen_text:
+        raise LoaderError(source, "empty file (no text)")
+
+
+def _read_block(fh: object, source: str) -> bytes:
+    try:
+        return fh.read(SEGMENT_BYTES)  # type: ignore[attr-defined]
+    except OSError as exc:
+        raise LoaderError(source, _os_reason(exc)) from None
+
+
+def _segment_end(text: str) -> int:
+    """A cut near the end of text: after a blank line if there is one in the second
+    half, else after a line break, else after a space."""
+    for mark in ("\n\n", "\n", " "):
+        cut = text.rfind(mark, len(text) // 2)
+        if cut > 0:
+            return cut + len(mark)
+    return len(text)
+
+
+def _sniff_encoding(head: bytes, source: str) -> str:
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    if b"\x00" in head[:8192]:
+        raise LoaderError(source, "binary data (NUL bytes) in a text file")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "cp1252"
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "file vanished before it could be read"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory"
+    return f"cannot read: {exc.strerror or exc}"
 
 
 def _read_bytes(path: Path, source: str) -> bytes:
     try:
         return path.read_bytes()
-    except FileNotFoundError:
-        raise LoaderError(source, "file vanished before it could be read") from None
-    except PermissionError:
-        raise LoaderError(source, "permission denied") from None
-    except IsADirectoryError:
-        raise LoaderError(source, "is a directory") from None
     except OSError as exc:
-        raise LoaderError(source, f"cannot read: {exc.strerror or exc}") from None
+        raise LoaderError(source, _os_reason(exc)) from None
 
 
 _BOMS = (
@@ -161,7 +282,42 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def _load_pdf(path: Path, source: str, passwords: tuple[str, ...]) -> tuple[list[Page], list[str]]:
+class _TimeUp(BaseException):
+    """BaseException, so the parser's own `except Exception` cannot swallow it."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Interrupt the block after `seconds` (SIGALRM: only in the main thread on Unix;
+    elsewhere the block runs unlimited). pypdf is pure Python, so the signal lands."""
+    usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise _TimeUp()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _load_pdf(
+    path: Path, source: str, passwords: tuple[str, ...], time_limit: float | None = DEFAULT_TIME_LIMIT
+) -> tuple[list[Page], list[str]]:
+    try:
+        with _time_limit(time_limit):
+            return _parse_pdf(path, source, passwords)
+    except _TimeUp:
+        raise LoaderError(source, f"PDF parsing took longer than {time_limit:g} s and was stopped") from None
+
+
+def _parse_pdf(path: Path, source: str, passwords: tuple[str, ...]) -> tuple[list[Page], list[str]]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -189,7 +345,7 @@ def _load_pdf(path: Path, source: str, passwords: tuple[str, ...]) -> tuple[list
             warnings.append(f"page {number}: unreadable ({_short(exc)})")
             continue
         if text.strip():
-            pages.append(Page(source=source, page=number, text=text, kind="pdf"))
+            pages.append(Page(source=source, page=number, text=_repair(text, warnings), kind="pdf"))
         else:
             empty.append(number)
     if empty:

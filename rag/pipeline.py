@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from . import store as store_mod
-from .chunking import chunk_pages
+from .chunking import chunk_page
 from .citations import extract_citations, is_refusal
 from .config import Settings
 from .discover import Input, discover
 from .embed import Embedder, SentenceTransformerEmbedder, resolve_embed_model
 from .errors import ConfigError, IndexMismatchError, LoaderError, RagError
 from .llm import Generator, LlamaCppGenerator
-from .loaders import load
+from .loaders import REPAIRED_NOTE, iter_pages
 from .prompt import NOT_FOUND, Prompt, build_prompt
 from .retrieve import Retriever
 from .store import FileRecord, Store, StoreWriter
@@ -88,12 +88,16 @@ def ingest(
     passwords: Sequence[str] = (),
     rebuild: bool = False,
     progress: ProgressFn | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> IngestReport:
     """Bring the index in line with the given files and folders.
 
     New and changed files (by SHA-256) are loaded, chunked and embedded; files that
     left a folder that is ingested again are removed; unchanged files cost nothing.
     A file that cannot be read is reported in `failed` and keeps its earlier version.
+    `include`/`exclude` are globs over paths relative to each folder; a file that an
+    exclude pattern now hides counts as gone from its folder and is removed.
 
     Raises:
         RagError: no input exists or none is a supported document, another process is
@@ -103,7 +107,7 @@ def ingest(
     started = time.perf_counter()
     settings = _settings(settings, index_dir)
     paths = list(paths)
-    inputs, roots = discover(paths)
+    inputs, roots = discover(paths, include, exclude)
     if not inputs:
         raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {_suffix_list()})")
     with store_mod.write_lock(settings.index_dir):
@@ -178,12 +182,12 @@ def _apply(
     writer = StoreWriter(index_dir, manifest, fresh=rebuild)  # type: ignore[arg-type]
     try:
         failed = list(plan.failed)
-        added, updated, warnings, embedded = _embed_and_store(
+        added, updated, warnings, repaired, embedded = _embed_and_store(
             plan.todo, plan.old_files, writer, embedder, settings, passwords, failed, progress
         )
         if not (added or updated or plan.removed or rebuild):  # every changed file failed
             writer.abort()
-            return replace(unchanged, failed=tuple(failed), warnings=tuple(warnings))
+            return replace(unchanged, failed=tuple(failed), warnings=tuple(warnings))  # nothing to commit
         for source in plan.removed:
             writer.remove_source(source)
         writer.manifest["last_ingest"] = store_mod.now_iso()
@@ -193,7 +197,7 @@ def _apply(
         raise
     return IngestReport(
         added=tuple(added), updated=tuple(updated), removed=tuple(plan.removed), unchanged=tuple(plan.unchanged),
-        failed=tuple(failed), warnings=tuple(warnings), files=len(writer.manifest["files"]),
+        failed=tuple(failed), warnings=tuple(warnings), repaired=tuple(repaired), files=len(writer.manifest["files"]),
         chunks=int(writer.manifest["chunks"]), chunks_embedded=embedded, index_dir=str(index_dir),
     )
 
@@ -202,6 +206,52 @@ def _suffix_list() -> str:
     from .loaders import SUPPORTED_SUFFIXES
 
     return " ".join(sorted(SUPPORTED_SUFFIXES))
+
+
+class _Batcher:
+    """Collects chunks across files and embeds them in large batches; a file is recorded
+    as finished only once all of its chunks are stored. Memory holds at most one batch."""
+
+    def __init__(self, writer: StoreWriter, embedder: Embedder, settings: Settings, progress: ProgressFn | None):
+        self.writer, self.embedder, self.settings, self.progress = writer, embedder, settings, progress
+        self.size = settings.batch_size * 8
+        self.chunks: list[Chunk] = []
+        self.pages: list[Page] = []
+        self.finished: list[tuple[str, FileRecord]] = []
+        self.embedded = 0
+
+    def add(self, pages: Sequence[Page], chunks: Sequence[Chunk]) -> None:
+        self.pages.extend(pages)
+        self.chunks.extend(chunks)
+        if len(self.chunks) >= self.size:
+            self.flush()
+
+    def finish(self, source: str, record: FileRecord) -> None:
+        self.finished.append((source, record))
+
+    def drop(self, source: str) -> None:
+        """Forget a failed file's chunks, buffered or already stored."""
+        self.chunks = [c for c in self.chunks if c.source != source]
+        self.pages = [p for p in self.pages if p.source != source]
+        self.writer.discard_file(source)
+
+    def flush(self) -> None:
+        done = self.embedded
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if self.progress:
+                self.progress(Progress("embed", done, 0))
+
+        texts = [c.embed_text() for c in self.chunks]
+        vectors = self.embedder.embed(texts, self.settings.batch_size, step)
+        self.writer.add_chunks(self.chunks, vectors)
+        self.writer.add_pages(self.pages)
+        for source, record in self.finished:
+            self.writer.finish_file(source, record)
+        self.embedded += len(self.chunks)
+        self.chunks, self.pages, self.finished = [], [], []
 
 
 def _embed_and_store(
@@ -213,53 +263,44 @@ def _embed_and_store(
     passwords: Sequence[str],
     failed: list[FileFailure],
     progress: ProgressFn | None,
-) -> tuple[list[str], list[str], list[FileFailure], int]:
+) -> tuple[list[str], list[str], list[FileFailure], list[str], int]:
     limit = min(settings.chunk_tokens, embedder.max_tokens)
     added: list[str] = []
     updated: list[str] = []
     warnings: list[FileFailure] = []
-    pending: list[tuple[Input, str, list[Page], list[Chunk]]] = []
-    embedded = 0
-
-    def flush() -> None:
-        nonlocal embedded
-        chunks = [c for *_, cs in pending for c in cs]
-        done = 0
-
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress(Progress("embed", embedded + done, embedded + len(chunks)))
-
-        vectors = embedder.embed([c.embed_text() for c in chunks], settings.batch_size, step)
-        pos = 0
-        for item, digest, pages, cs in pending:
-            record = FileRecord(
-                sha256=digest, chunks=len(cs), pages=len(pages), bytes=item.path.stat().st_size,
-                root=item.root, ingested_at=store_mod.now_iso(),
-            )
-            writer.add_file(record, item.source, pages, cs, vectors[pos : pos + len(cs)])
-            pos += len(cs)
-            (updated if item.source in old_files else added).append(item.source)
-        embedded += len(chunks)
-        pending.clear()
-
+    repaired: list[str] = []
+    batch = _Batcher(writer, embedder, settings, progress)
     for n, (item, digest) in enumerate(todo, start=1):
         if progress:
-            progress(Progress("load", n, len(todo), item.source))
+            progress(Progress("load", n - 1, len(todo), item.source))
+        notes: list[str] = []
+        pages = 0
+        chunks = 0
         try:
-            pages, notes = load(item.path, item.source, passwords)
+            for page in iter_pages(item.path, item.source, notes, passwords, settings.file_timeout):
+                page_chunks = chunk_page(page, embedder.count_tokens, limit, settings.chunk_overlap)
+                pages += page.offset == 0
+                chunks += len(page_chunks)
+                batch.add([page], page_chunks)
         except LoaderError as exc:
+            batch.drop(item.source)
             failed.append(FileFailure(item.source, exc.reason))
             continue
-        warnings.extend(FileFailure(item.source, note) for note in notes)
-        chunks = chunk_pages(pages, embedder.count_tokens, limit, settings.chunk_overlap)
-        pending.append((item, digest, pages, chunks))
-        if sum(len(p[3]) for p in pending) >= settings.batch_size * 8:
-            flush()
-    flush()
-    return added, updated, warnings, embedded
+        if REPAIRED_NOTE in notes:
+            repaired.append(item.source)
+        warnings.extend(FileFailure(item.source, note) for note in notes if note != REPAIRED_NOTE)
+        try:
+            size = item.path.stat().st_size
+        except OSError:
+            size = 0
+        batch.finish(item.source, FileRecord(
+            sha256=digest, chunks=chunks, pages=pages, bytes=size, root=item.root, ingested_at=store_mod.now_iso(),
+        ))
+        (updated if item.source in old_files else added).append(item.source)
+    if progress and todo:
+        progress(Progress("load", len(todo), len(todo), ""))
+    batch.flush()
+    return added, updated, warnings, repaired, batch.embedded
 
 
 class Index:

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, page INTEGER, heading TEXT NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, tokens INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
-CREATE TABLE IF NOT EXISTS pages (source TEXT NOT NULL, page INTEGER, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pages (
+    source TEXT NOT NULL, page INTEGER, "offset" INTEGER NOT NULL, text TEXT NOT NULL, generation INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS pages_source ON pages(source);
 """
 
@@ -189,10 +190,11 @@ class Store:
         return {row[0]: row[1:] for row in cur}
 
     def page_text(self, source: str, page: int | None) -> str | None:
-        row = self._db.execute(
-            "SELECT text FROM pages WHERE source = ? AND page IS ?", (source, page)
-        ).fetchone()
-        return row[0] if row else None
+        """The stored text of a page (a large text file's segments joined back)."""
+        rows = self._db.execute(
+            'SELECT text FROM pages WHERE source = ? AND page IS ? ORDER BY "offset"', (source, page)
+        ).fetchall()
+        return "".join(r[0] for r in rows) if rows else None
 
     def close(self) -> None:
         self._db.close()
@@ -233,34 +235,63 @@ class StoreWriter:
             self._vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(int(manifest["embedder"]["dim"])))
         self._db = sqlite3.connect(self.gen_dir / CHUNKS_DB)
         self._db.executescript(_SCHEMA)
+        self.start_id = int(self.manifest["next_id"])
 
     def remove_source(self, source: str) -> int:
-        ids = [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE source = ?", (source,))]
+        """Drop every chunk and page of a file; returns how many chunks went."""
+        return self._delete(source, "")
+
+    def _delete(self, source: str, which: str) -> int:
+        """Delete a file's chunks and pages: all (""), from before this writer ("old")
+        or added by it ("new"). Chunk ids only grow, so `start_id` splits old from new."""
+        id_cond = {"": "", "old": " AND id < ?", "new": " AND id >= ?"}[which]
+        gen_cond = {"": "", "old": " AND generation < ?", "new": " AND generation >= ?"}[which]
+        id_args: tuple[Any, ...] = (source, self.start_id) if which else (source,)
+        gen_args: tuple[Any, ...] = (source, self.manifest["generation"]) if which else (source,)
+        ids = [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE source = ?" + id_cond, id_args)]
         if ids:
             self._vectors.remove_ids(np.asarray(ids, dtype=np.int64))
-        self._db.execute("DELETE FROM chunks WHERE source = ?", (source,))
-        self._db.execute("DELETE FROM pages WHERE source = ?", (source,))
-        self.manifest["files"].pop(source, None)
+        self._db.execute("DELETE FROM chunks WHERE source = ?" + id_cond, id_args)
+        self._db.execute("DELETE FROM pages WHERE source = ?" + gen_cond, gen_args)
+        if which != "new":
+            self.manifest["files"].pop(source, None)
         return len(ids)
 
-    def add_file(self, record: FileRecord, source: str, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Store one file's pages, chunks and vectors (replacing any earlier version)."""
+    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Store chunks (of any files) with their vectors; they count once finish_file runs."""
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
-        self.remove_source(source)
+        if not chunks:
+            return
         first = int(self.manifest["next_id"])
         ids = np.arange(first, first + len(chunks), dtype=np.int64)
         self.manifest["next_id"] = first + len(chunks)
-        if len(chunks):
-            self._vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        self._vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         self._db.executemany(
             'INSERT INTO chunks (id, source, page, heading, start, "end", text, tokens) VALUES (?,?,?,?,?,?,?,?)',
             [(int(i), c.source, c.page, c.heading, c.start, c.end, c.text, c.tokens) for i, c in zip(ids, chunks)],
         )
+
+    def add_pages(self, pages: Sequence[Page]) -> None:
         self._db.executemany(
-            "INSERT INTO pages (source, page, text) VALUES (?,?,?)", [(p.source, p.page, p.text) for p in pages]
+            'INSERT INTO pages (source, page, "offset", text, generation) VALUES (?,?,?,?,?)',
+            [(p.source, p.page, p.offset, p.text, self.manifest["generation"]) for p in pages],
         )
+
+    def finish_file(self, source: str, record: FileRecord) -> None:
+        """The new version of a file is complete: drop its old version, record it."""
+        self._delete(source, "old")
         self.manifest["files"][source] = record.__dict__.copy()
+
+    def discard_file(self, source: str) -> None:
+        """A file failed part-way: drop what this writer added for it, keep its old version."""
+        self._delete(source, "new")
+
+    def add_file(self, record: FileRecord, source: str, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Store one whole file's pages, chunks and vectors, replacing any earlier version."""
+        self.add_chunks(chunks, vectors)
+        self.add_pages(pages)
+        self.finish_file(source, record)
 
     def commit(self) -> None:
         """Write the generation to disk and make it the live one, atomically."""

@@ -17,6 +17,7 @@ class Page:
     page: int | None
     text: str
     kind: str  # "markdown", "rst", "text", "html" or "pdf": steers heading detection
+    offset: int = 0  # where `text` starts in the page: large text files come in segments
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class IngestReport:
     unchanged: tuple[str, ...] = ()
     failed: tuple[FileFailure, ...] = ()
     warnings: tuple[FileFailure, ...] = ()
+    repaired: tuple[str, ...] = ()  # files whose mis-decoded text (mojibake) was repaired
     files: int = 0
     chunks: int = 0
     chunks_embedded: int = 0
@@ -147,6 +149,7 @@ class IngestReport:
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
             "warnings": [asdict(f) for f in self.warnings],
+            "repaired": list(self.repaired),
             "chunks_embedded": self.chunks_embedded,
             "index_dir": self.index_dir,
             "paths": {
