@@ -1,0 +1,138 @@
+"""Ingest throughput: chunks embedded per second by the whole pipeline, model load excluded.
+
+A temporary folder holds the first 700 SciFact abstracts (title, blank line, abstract),
+one .txt file each: about 2,000 chunks at the default settings. `ingest()` runs on it
+with the real default embedder (all-MiniLM-L6-v2), built once before any timing and
+passed in with `embedder=`, into a fresh temporary index each time; its wall time covers
+discovery, hashing, loading, chunking (tokenizer counts), embedding and the store.
+
+The reference, in the same run, is the model alone: `SentenceTransformer.encode` (the
+embedder's own `_model`) on exactly the texts the pipeline embedded (Chunk.embed_text()
+of every chunk in the index's chunks.sqlite), batch_size 32, normalize_embeddings=True.
+Pipeline and reference alternate, twice each, and the best of each is reported.
+Target: pipeline >= 0.90x the reference (PASS/FAIL is printed; the exit code is 0).
+
+    python bench/ingest_throughput.py [--docs 700] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import machine  # noqa: E402
+from rag import store as store_mod  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.embed import SentenceTransformerEmbedder  # noqa: E402
+from rag.pipeline import ingest  # noqa: E402
+
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-train" / "corpus.jsonl"
+TARGET = 0.90
+
+
+def write_docs(folder: Path, n: int) -> int:
+    """The first n SciFact abstracts, one .txt file each; returns the bytes written."""
+    total = 0
+    with open(SCIFACT, encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i >= n:
+                break
+            doc = json.loads(line)
+            text = f"{doc['title']}\n\n{doc['text']}\n"
+            (folder / f"scifact-{doc['_id']}.txt").write_text(text, encoding="utf-8")
+            total += len(text.encode("utf-8"))
+    return total
+
+
+def embed_texts(index_dir: Path) -> list[str]:
+    """What the pipeline embedded, in chunk id order: heading + "\\n" + text when a heading exists."""
+    db = sqlite3.connect(store_mod._live_generation(index_dir) / store_mod.CHUNKS_DB)
+    try:
+        rows = db.execute("SELECT heading, text FROM chunks ORDER BY id").fetchall()
+    finally:
+        db.close()
+    return [f"{h}\n{t}" if h else t for h, t in rows]
+
+
+def run_pipeline(docs: Path, index_dir: Path, embedder) -> tuple[float, int]:
+    settings = Settings(index_dir=index_dir)  # the defaults, untouched by rag.toml / RAG_* variables
+    t = time.perf_counter()
+    report = ingest([docs], settings=settings, embedder=embedder)
+    seconds = time.perf_counter() - t
+    if report.failed:
+        raise SystemExit(f"ingest failed on {len(report.failed)} files: {report.failed[:3]}")
+    return seconds, report.chunks_embedded
+
+
+def run_reference(texts: list[str], model) -> float:
+    t = time.perf_counter()
+    vecs = model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    seconds = time.perf_counter() - t
+    assert vecs.shape[0] == len(texts)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--docs", type=int, default=700, help="SciFact abstracts to ingest (default 700)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each side (default 2)")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="rag-bench-throughput-"))
+    try:
+        docs = tmp / "docs"
+        docs.mkdir()
+        size = write_docs(docs, args.docs)
+        t = time.perf_counter()
+        embedder = SentenceTransformerEmbedder()
+        load = time.perf_counter() - t
+        model = embedder._model
+        model.encode(["warm-up"] * 4, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+        print(f"machine: {machine()}; torch threads {_torch_threads()}")
+        print(f"input: {args.docs} SciFact abstracts, {size / 1e6:.2f} MB; model load {load:.1f} s (not timed below)")
+
+        pipe: list[float] = []
+        ref: list[float] = []
+        texts: list[str] = []
+        chunks = 0
+        for r in range(args.repeats):
+            index_dir = tmp / f"index-{r}"
+            seconds, chunks = run_pipeline(docs, index_dir, embedder)
+            pipe.append(seconds)
+            if not texts:
+                texts = embed_texts(index_dir)
+                if len(texts) != chunks:
+                    raise SystemExit(f"index holds {len(texts)} chunks but ingest reported {chunks} embedded")
+            shutil.rmtree(index_dir)
+            print(f"  run {r + 1}: pipeline ingest() {seconds:6.1f} s = {chunks / seconds:6.1f} chunks/s", flush=True)
+            seconds = run_reference(texts, model)
+            ref.append(seconds)
+            print(f"  run {r + 1}: raw encode      {seconds:6.1f} s = {len(texts) / seconds:6.1f} chunks/s", flush=True)
+
+        tokens = embedder.count_tokens(texts)
+        print(f"chunks: {chunks} (mean {sum(tokens) / len(tokens):.0f} word pieces, max {max(tokens)})")
+        best_pipe = chunks / min(pipe)
+        best_ref = len(texts) / min(ref)
+        ratio = best_pipe / best_ref
+        print(f"pipeline ingest():             {best_pipe:6.1f} chunks/s (best of {len(pipe)})")
+        print(f"reference SentenceTransformer: {best_ref:6.1f} chunks/s (best of {len(ref)})")
+        print(f"ratio pipeline/raw: {ratio:.3f}  target >= {TARGET:.2f}: {'PASS' if ratio >= TARGET else 'FAIL'}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+if __name__ == "__main__":
+    main()
