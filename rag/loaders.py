@@ -16,7 +16,7 @@ import signal
 import threading
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from .errors import LoaderError
 from .types import Page
@@ -324,19 +324,30 @@ def _parse_pdf(path: Path, source: str, passwords: tuple[str, ...]) -> tuple[lis
     data = _read_bytes(path, source)
     if not data.strip():
         raise LoaderError(source, "empty file (no text)")
-    try:
-        import io
+    import io
 
-        reader = PdfReader(io.BytesIO(data), strict=False)
+    warnings: list[str] = []
+    damage = ""
+
+    def open_reader(raw: bytes) -> tuple[Any, int]:
+        reader = PdfReader(io.BytesIO(raw), strict=False)
         if reader.is_encrypted:
             _decrypt(reader, source, passwords)
-        n_pages = len(reader.pages)
-    except LoaderError:
-        raise
+        return reader, len(reader.pages)
+
+    try:
+        reader, n_pages = open_reader(data)
     except (PdfReadError, ValueError, KeyError, TypeError, RecursionError, OSError) as exc:
-        raise LoaderError(source, f"damaged PDF, no page could be read ({_short(exc)})") from None
+        damage = _short(exc)
+        rebuilt = _rebuild_pdf(data)
+        try:
+            if rebuilt is None:
+                raise exc
+            reader, n_pages = open_reader(rebuilt)
+        except (PdfReadError, ValueError, KeyError, TypeError, RecursionError, OSError):
+            raise LoaderError(source, f"damaged PDF, no page could be read ({damage})") from None
+        warnings.append(f"damaged PDF ({damage}): rebuilt from the {n_pages} page object(s) found in it")
     pages: list[Page] = []
-    warnings: list[str] = []
     empty: list[int] = []
     for number in range(1, n_pages + 1):
         try:
@@ -344,16 +355,69 @@ def _parse_pdf(path: Path, source: str, passwords: tuple[str, ...]) -> tuple[lis
         except Exception as exc:  # pypdf raises many types on damaged pages
             warnings.append(f"page {number}: unreadable ({_short(exc)})")
             continue
-        if text.strip():
+        visible = text.strip()
+        if visible and visible.count("\ufffd") > len(visible) * 0.3:
+            # Glyphs with no way back to characters: typically a damaged or missing font.
+            warnings.append(f"page {number}: unreadable (text could not be decoded)")
+        elif visible:
             pages.append(Page(source=source, page=number, text=_repair(text, warnings), kind="pdf"))
         else:
             empty.append(number)
+    if not pages:
+        if damage:
+            reason = f"damaged PDF, no page could be read ({damage})"
+        elif empty and not warnings:
+            reason = "no extractable text (scanned PDF? OCR is not supported)"
+        else:
+            reason = f"no readable page ({warnings[0]})" if warnings else "no readable page"
+        raise LoaderError(source, reason)
     if empty:
         warnings.append(f"no extractable text on page(s) {_ranges(empty)} (scanned? OCR is not supported)")
-    if not pages:
-        reason = "no extractable text (scanned PDF? OCR is not supported)" if empty else "no readable page"
-        raise LoaderError(source, reason)
     return pages, warnings
+
+
+_OBJ = re.compile(rb"(?<![0-9])(\d{1,10})\s+(\d{1,5})\s+obj\b")
+_PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
+
+
+def _rebuild_pdf(data: bytes) -> bytes | None:
+    """Recovery for a PDF whose cross-reference table or trailer is lost (a truncated
+    download, say): find every "N G obj" in the bytes, gather the objects that are
+    pages into a new page tree, and append a fresh catalog, xref table and trailer.
+    Pages whose own content was cut off still fail, one by one, when read."""
+    offsets: dict[int, tuple[int, int]] = {}
+    pages: list[int] = []
+    for m in _OBJ.finditer(data):
+        number, gen = int(m.group(1)), int(m.group(2))
+        offsets[number] = (m.start(), gen)  # a later definition of a number wins, as in an update
+    for number, (start, _) in sorted(offsets.items(), key=lambda kv: kv[1][0]):
+        end = data.find(b"endobj", start)
+        body = data[start : end if end > 0 else start + 4096]
+        if _PAGE.search(body):
+            pages.append(number)
+    if not pages:
+        return None
+    top = max(offsets) + 1
+    tree, catalog = top, top + 1
+    out = bytearray(data)
+    if not out.endswith(b"\n"):
+        out += b"\n"
+    kids = " ".join(f"{n} 0 R" for n in pages)
+    for number, body in (
+        (tree, f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>"),
+        (catalog, f"<< /Type /Catalog /Pages {tree} 0 R >>"),
+    ):
+        offsets[number] = (len(out), 0)
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+        # A page's /Parent must point at the new tree for pypdf to walk it.
+    xref_at = len(out)
+    size = max(offsets) + 1
+    out += f"xref\n0 {size}\n0000000000 65535 f \n".encode()
+    for n in range(1, size):
+        start, gen = offsets.get(n, (0, 65535))
+        out += f"{start:010d} {gen:05d} {'n' if n in offsets else 'f'} \n".encode()
+    out += f"trailer\n<< /Size {size} /Root {catalog} 0 R >>\nstartxref\n{xref_at}\n%%EOF\n".encode()
+    return bytes(out)
 
 
 def _decrypt(reader: object, source: str, passwords: tuple[str, ...]) -> None:

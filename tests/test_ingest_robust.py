@@ -181,3 +181,18 @@ def test_cli_list_and_remove_json(tmp_path: Path):
     assert result.exit_code == 0 and json.loads(result.stdout) == {"removed": ["b.md"]}
     result = runner.invoke(app, ["remove", "zzz.md", "--index-dir", str(tmp_path / "idx")])
     assert result.exit_code == 1 and "zzz.md is not in the index" in result.stderr
+
+
+def test_truncated_pdf_keeps_the_pages_that_survive(tmp_path: Path):
+    data = (Path(__file__).resolve().parents[1] / "corpus" / "context-windows.pdf").read_bytes()
+    whole, _ = loaders.load(Path(__file__).resolve().parents[1] / "corpus" / "context-windows.pdf", "cw.pdf")
+    nearly = tmp_path / "nearly.pdf"
+    nearly.write_bytes(data[: len(data) - 200])  # the xref table and trailer are gone
+    pages, notes = loaders.load(nearly, "nearly.pdf")
+    assert [p.page for p in pages] == [p.page for p in whole]
+    assert [p.text for p in pages] == [p.text for p in whole]
+    assert any(n.startswith("damaged PDF") for n in notes)
+    half = tmp_path / "half.pdf"
+    half.write_bytes(data[: len(data) // 2])
+    with pytest.raises(LoaderError, match="damaged PDF, no page could be read"):
+        loaders.load(half, "half.pdf")
