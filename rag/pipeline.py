@@ -219,10 +219,12 @@ class _Batcher:
         self.pages: list[Page] = []
         self.finished: list[tuple[str, FileRecord]] = []
         self.embedded = 0
+        self.produced = 0  # chunks made so far: the embed bar's moving total
 
     def add(self, pages: Sequence[Page], chunks: Sequence[Chunk]) -> None:
         self.pages.extend(pages)
         self.chunks.extend(chunks)
+        self.produced += len(chunks)
         if len(self.chunks) >= self.size:
             self.flush()
 
@@ -231,7 +233,9 @@ class _Batcher:
 
     def drop(self, source: str) -> None:
         """Forget a failed file's chunks, buffered or already stored."""
-        self.chunks = [c for c in self.chunks if c.source != source]
+        kept = [c for c in self.chunks if c.source != source]
+        self.produced -= len(self.chunks) - len(kept)
+        self.chunks = kept
         self.pages = [p for p in self.pages if p.source != source]
         self.writer.discard_file(source)
 
@@ -242,7 +246,7 @@ class _Batcher:
             nonlocal done
             done += n
             if self.progress:
-                self.progress(Progress("embed", done, 0))
+                self.progress(Progress("embed", done, self.produced))
 
         texts = [c.embed_text() for c in self.chunks]
         vectors = self.embedder.embed(texts, self.settings.batch_size, step)
