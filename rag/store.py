@@ -184,10 +184,13 @@ class Store:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        cur = self._db.execute(
-            f'SELECT id, source, page, heading, start, "end", text FROM chunks WHERE id IN ({marks})', ids
-        )
-        return {row[0]: row[1:] for row in cur}
+        try:
+            cur = self._db.execute(
+                f'SELECT id, source, page, heading, start, "end", text FROM chunks WHERE id IN ({marks})', ids
+            )
+            return {row[0]: row[1:] for row in cur}
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"{self.gen_dir / CHUNKS_DB} is damaged ({exc}); rebuild with --rebuild") from None
 
     def page_text(self, source: str, page: int | None) -> str | None:
         """The stored text of a page (a large text file's segments joined back)."""
