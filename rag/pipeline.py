@@ -111,6 +111,7 @@ def ingest(
     if not inputs:
         raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {_suffix_list()})")
     with store_mod.write_lock(settings.index_dir):
+        store_mod.sweep(settings.index_dir)  # what a killed earlier run left behind
         plan = _plan(inputs, roots, settings, embedder, rebuild)
         report = _apply(plan, settings, embedder, passwords, rebuild, progress)
     return replace(report, seconds=time.perf_counter() - started)

@@ -320,10 +320,23 @@ class StoreWriter:
             shutil.rmtree(self.gen_dir, ignore_errors=True)
 
     def _sweep(self) -> None:
-        """Delete generations other than the live one (open readers keep their files)."""
-        for child in self.index_dir.glob("gen-*"):
-            if child != self.gen_dir and child.is_dir():
-                shutil.rmtree(child, ignore_errors=True)
+        sweep(self.index_dir)
+
+
+def sweep(index_dir: Path) -> None:
+    """Delete every generation but the live one, and temporary files: what a writer
+    killed before or after its flip leaves behind. Call it holding the write lock;
+    open readers keep their files (and a reader that lost the race retries)."""
+    index_dir = Path(index_dir)
+    try:
+        live = _live_generation(index_dir) if exists(index_dir) else None
+    except IndexCorruptError:
+        return  # with CURRENT unreadable nothing is known to be debris
+    for child in index_dir.glob("gen-*"):
+        if child != live and child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+    for tmp in index_dir.glob("*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
