@@ -39,6 +39,10 @@ EmbedModel = typer.Option(
 )
 JsonFlag = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else there.")
 Verbose = typer.Option(False, "--verbose", "-v", help="Log what the library does to stderr.")
+ModeOpt = typer.Option(None, "--mode", help="Retrieval: dense, lexical or hybrid [env RAG_MODE; default hybrid].")
+WhereOpt = typer.Option(
+    [], "--where", help="Filter hits: source=GLOB or type=EXT (repeatable; all must hold), e.g. --where type=pdf."
+)
 
 
 def _settings(**overrides: Any) -> "Settings":
@@ -236,23 +240,26 @@ def search(
     k: Optional[int] = typer.Option(None, "-k", "--top-k", help="How many chunks to return [env RAG_TOP_K; default 5]."),
     index_dir: Optional[Path] = IndexDir,
     embed_model: Optional[str] = EmbedModel,
+    mode: Optional[str] = ModeOpt,
+    where: List[str] = WhereOpt,
     as_json: bool = JsonFlag,
     verbose: bool = Verbose,
 ) -> None:
-    """Print the chunks most similar to the query, with score, source and page."""
+    """Print the chunks that best match the query, with score, source and page."""
 
     def body() -> None:
         from .pipeline import Index
+        from .retrieve import Where
 
-        settings = _settings(index_dir=index_dir, embed_model=embed_model, top_k=k)
-        hits = Index.open(settings=settings).search(query, settings.top_k)
+        settings = _settings(index_dir=index_dir, embed_model=embed_model, top_k=k, mode=mode)
+        hits = Index.open(settings=settings).search(query, settings.top_k, where=Where.parse(where))
         if as_json:
             _print_json({"query": query, "hits": [h.to_dict() for h in hits]})
             return
         if not hits:
             err.print("no results: the index is empty")
         for h in hits:
-            out.print(f"[bold]{h.rank}.[/bold] {h.score:.3f}  [cyan]{escape(_where(h))}[/cyan]"
+            out.print(f"[bold]{h.rank}.[/bold] {h.similarity or 0:.3f}  [cyan]{escape(_where(h))}[/cyan]"
                       + (f"  [dim]{escape(h.heading)}[/dim]" if h.heading else ""))
             out.print(f"   {escape(_snippet(h.text))}")
 
@@ -274,6 +281,8 @@ def ask(
     ),
     index_dir: Optional[Path] = IndexDir,
     embed_model: Optional[str] = EmbedModel,
+    mode: Optional[str] = ModeOpt,
+    where: List[str] = WhereOpt,
     as_json: bool = JsonFlag,
     verbose: bool = Verbose,
 ) -> None:
@@ -281,22 +290,24 @@ def ask(
 
     def body() -> None:
         from .pipeline import Index
+        from .retrieve import Where
 
         settings = _settings(
             index_dir=index_dir, embed_model=embed_model, top_k=k, llm_model=model,
             context_tokens=context_tokens, max_answer_tokens=max_tokens, temperature=temperature,
-            min_score=min_score,
+            min_score=min_score, mode=mode,
         )
+        filters = Where.parse(where)
         index = Index.open(settings=settings)
         index.generator  # load the GGUF before retrieval so a bad --model fails fast
         if as_json:
-            _print_json(index.ask(question).to_dict())
+            _print_json(index.ask(question, where=filters).to_dict())
             return
 
         def on_token(piece: str) -> None:
             out.print(escape(piece), end="")
 
-        answer = index.ask(question, on_token=on_token)
+        answer = index.ask(question, on_token=on_token, where=filters)
         out.print()
         _render_sources(answer)
 
@@ -309,14 +320,14 @@ def _render_sources(answer: "Answer") -> None:
         if answer.hits:
             out.print("\n[bold]Closest chunks[/bold] (too far from the question to answer from)")
             for h in answer.hits:
-                out.print(f"  [cyan]{escape(_where(h))}[/cyan] ({h.score:.2f})  {escape(_snippet(h.text, 110))}")
+                out.print(f"  [cyan]{escape(_where(h))}[/cyan] ({h.similarity or 0:.2f})  {escape(_snippet(h.text, 110))}")
         else:
             err.print("no sources: the index is empty")
         return
     out.print("\n[bold]Sources[/bold]")
     for n, hit in enumerate(answer.sources, start=1):
         mark = f"[green]{cited[n]}[/green]" if n in cited else "[dim]not cited[/dim]"
-        out.print(f"  [{n}] [cyan]{escape(_where(hit))}[/cyan] ({hit.score:.2f}, {mark})  {escape(_snippet(hit.text, 110))}")
+        out.print(f"  [{n}] [cyan]{escape(_where(hit))}[/cyan] ({hit.similarity or 0:.2f}, {mark})  {escape(_snippet(hit.text, 110))}")
     for c in answer.citations:
         if not c.valid:
             out.print(f"  [{c.id}] [red]cited, but there is no source {c.id}[/red]")

@@ -23,7 +23,7 @@ from .errors import ConfigError, IndexMismatchError, LoaderError, RagError
 from .llm import Generator, LlamaCppGenerator
 from .loaders import REPAIRED_NOTE, iter_pages
 from .prompt import NOT_FOUND, Prompt, build_prompt
-from .retrieve import Retriever
+from .retrieve import Retriever, Where
 from .store import FileRecord, Store, StoreWriter
 from .types import Answer, Chunk, FileFailure, Hit, IngestReport, Page, Progress
 
@@ -361,18 +361,33 @@ class Index:
             self._generator = LlamaCppGenerator(self.settings.llm_model, self.settings.n_threads)
         return self._generator
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """The k chunks nearest to the query, best first."""
+    def search(
+        self, query: str, k: int | None = None, mode: str | None = None, where: Where | None = None
+    ) -> list[Hit]:
+        """The k chunks that best match the query, best first.
+
+        Args:
+            mode: "dense", "lexical" or "hybrid" (default: the settings' mode).
+            where: keep only hits from matching sources / file types.
+        """
         k = self.settings.top_k if k is None else k
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
-        return Retriever(self.store, self.embedder).search(query, k)
+        retriever = Retriever(self.store, self.embedder, self.settings.rrf_k)
+        return retriever.search(query, k, mode or self.settings.mode, where)
 
     def prompt(self, question: str, hits: Sequence[Hit]) -> Prompt:
         s = self.settings
         return build_prompt(question, hits, self.generator, s.context_tokens, s.max_answer_tokens)
 
-    def ask(self, question: str, k: int | None = None, on_token: Callable[[str], None] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        on_token: Callable[[str], None] | None = None,
+        mode: str | None = None,
+        where: Where | None = None,
+    ) -> Answer:
         """Retrieve, prompt the LLM and return its answer with the sources it cites.
 
         Args:
@@ -381,10 +396,11 @@ class Index:
         if not question.strip():
             raise ConfigError("the question is empty")
         t0 = time.perf_counter()
-        hits = self.search(question, k)
+        hits = self.search(question, k, mode, where)
         t1 = time.perf_counter()
         models = {"embedder": self.store.manifest["embedder"]["name"], "llm": self.generator.name}
-        if not hits or hits[0].score < self.settings.min_score:
+        best = max((h.similarity or 0.0 for h in hits), default=0.0)
+        if best < self.settings.min_score:
             # Nothing is close enough to answer from: say so without asking the LLM,
             # and still return the closest chunks so the user can look.
             if on_token:

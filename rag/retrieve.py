@@ -1,21 +1,121 @@
-"""Question -> ranked hits: embed the query, search the vectors, fetch the chunk rows."""
+"""Question -> ranked hits: dense (FAISS), lexical (SQLite FTS5 BM25) or both fused.
+
+Hybrid mode fuses the two rankings by reciprocal rank fusion (RRF): a chunk scores
+sum(1 / (rrf_k + rank)) over the lists it appears in, so neither list's raw scores
+need calibrating against the other. Filters (`Where`) drop hits by source glob or file
+type, fetching deeper until k survive. Hits that repeat most of a better hit's span
+(chunk overlap) are dropped so they do not crowd the top k.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, replace
+from fnmatch import fnmatch
+from pathlib import PurePosixPath
+from typing import Sequence
+
+import numpy as np
+
 from .embed import Embedder
+from .errors import ConfigError
 from .store import Store
 from .types import Hit
 
+MODES = ("dense", "lexical", "hybrid")
+_WORD = re.compile(r"[^\W_]+")
+_STOP = frozenset(
+    "a an and are as at be been but by can could did do does for from had has have how i if in into is it its "
+    "me my of on or our so than that the their them then there these they this to was we were what when where "
+    "which while who whom why will with would you your".split()
+)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Hit filters: every given condition must hold."""
+
+    sources: tuple[str, ...] = ()  # globs over the source path (a glob without "/" also matches the file name)
+    types: tuple[str, ...] = ()  # file types: "pdf", "md", ...
+
+    @classmethod
+    def parse(cls, specs: Sequence[str]) -> "Where":
+        """From `source=GLOB` / `type=EXT` strings (as given to --where)."""
+        sources: list[str] = []
+        types: list[str] = []
+        for spec in specs:
+            key, sep, value = spec.partition("=")
+            key, value = key.strip().lower(), value.strip()
+            if not sep or not value or key not in ("source", "type"):
+                raise ConfigError(f"--where {spec!r}: use source=GLOB or type=EXT (e.g. type=pdf)")
+            (sources if key == "source" else types).append(value if key == "source" else value.lower().lstrip("."))
+        return cls(tuple(sources), tuple(types))
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.types)
+
+    def accepts(self, source: str) -> bool:
+        name = PurePosixPath(source).name
+        if self.sources and not any(fnmatch(source, g) or ("/" not in g and fnmatch(name, g)) for g in self.sources):
+            return False
+        suffix = PurePosixPath(source).suffix.lower().lstrip(".")
+        return not self.types or suffix in self.types or (suffix == "markdown" and "md" in self.types)
+
+
+def fts_query(text: str) -> str:
+    """A natural-language question -> an FTS5 expression: its content words, OR-ed."""
+    words = dict.fromkeys(w for w in _WORD.findall(text.lower()) if len(w) > 1 and w not in _STOP)
+    return " OR ".join(f'"{w}"' for w in words)
+
+
+def rrf(rankings: Sequence[Sequence[tuple[int, float]]], k: int = 60) -> list[tuple[int, float]]:
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (cid, _) in enumerate(ranking, start=1):
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _overlaps(a: Hit, b: Hit) -> bool:
+    """Whether b repeats more than half of a's span (same page of the same file)."""
+    if a.source != b.source or a.page != b.page:
+        return False
+    shared = min(a.end, b.end) - max(a.start, b.start)
+    return shared > 0.5 * min(a.end - a.start, b.end - b.start)
+
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder) -> None:
+    def __init__(self, store: Store, embedder: Embedder, rrf_k: int = 60) -> None:
         self.store = store
         self.embedder = embedder
+        self.rrf_k = rrf_k
 
-    def search(self, query: str, k: int) -> list[Hit]:
-        """The k chunks most similar to `query`, best first (fewer if the index is smaller)."""
-        if not query.strip():
+    def search(self, query: str, k: int, mode: str = "hybrid", where: Where | None = None) -> list[Hit]:
+        """The k best chunks for `query`, best first (fewer if the index has fewer)."""
+        if mode not in MODES:
+            raise ConfigError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+        if not query.strip() or self.store.size == 0:
             return []
-        vector = self.embedder.embed([query])
-        (ranked,) = self.store.search(vector, k)
-        return self.store.hits(ranked)
+        qvec = self.embedder.embed([query])
+        depth = max(4 * k, 50)
+        while True:
+            hits = self._ranked(query, qvec, mode, depth)
+            kept: list[Hit] = []
+            for hit in hits:
+                if where and not where.accepts(hit.source):
+                    continue
+                if any(_overlaps(better, hit) for better in kept):
+                    continue
+                kept.append(hit)
+            if len(kept) >= k or depth >= self.store.size:
+                break
+            depth *= 4
+        kept = kept[:k]
+        sims = self.store.vectors_of([h.chunk_id for h in kept]) @ qvec[0] if kept else np.zeros(0)
+        return [replace(h, rank=i, similarity=float(s)) for i, (h, s) in enumerate(zip(kept, sims), start=1)]
+
+    def _ranked(self, query: str, qvec: np.ndarray, mode: str, depth: int) -> list[Hit]:
+        dense = self.store.search(qvec, depth)[0] if mode != "lexical" else []
+        lexical = self.store.lexical_search(fts_query(query), depth) if mode != "dense" else []
+        ranked = dense if mode == "dense" else lexical if mode == "lexical" else rrf([dense, lexical], self.rrf_k)
+        return self.store.hits(ranked[:depth])

@@ -6,7 +6,8 @@ Layout of an index directory:
     gen-000007/
         manifest.json    format version, embedder, chunking, per-file hashes
         vectors.faiss    IndexIDMap2(IndexFlatIP): ids are chunk ids
-        chunks.sqlite    chunks(id, source, page, heading, start, end, text, tokens), pages
+        chunks.sqlite    chunks(id, source, page, heading, start, end, text, tokens), pages,
+                         chunks_fts: an FTS5 (BM25) index of the chunks, rowid = chunk id
 
 A write never touches the live generation: `StoreWriter` builds the next one beside it
 and `commit()` flips CURRENT with os.replace, so readers (and a process killed
@@ -34,7 +35,7 @@ from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, Mis
 from .types import Chunk, Hit, Page
 
 FORMAT = "rag-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunks_fts, the lexical (BM25) index
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
@@ -49,6 +50,7 @@ CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
 CREATE TABLE IF NOT EXISTS pages (
     source TEXT NOT NULL, page INTEGER, "offset" INTEGER NOT NULL, text TEXT NOT NULL, generation INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS pages_source ON pages(source);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(heading, text, tokenize='porter unicode61');
 """
 
 
@@ -169,6 +171,23 @@ class Store:
         scores, ids = self._vectors.search(np.ascontiguousarray(query_vectors, dtype=np.float32), min(k, self.size))
         return [[(int(i), float(s)) for i, s in zip(row_i, row_s) if i >= 0] for row_i, row_s in zip(ids, scores)]
 
+    def lexical_search(self, match: str, k: int) -> list[tuple[int, float]]:
+        """Top-k (chunk id, BM25 score; higher is better) for an FTS5 MATCH expression."""
+        if not match:
+            return []
+        try:
+            rows = self._db.execute(
+                "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
+                (match, k),
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"{self.gen_dir / CHUNKS_DB} lexical index is damaged ({exc}); rebuild with --rebuild") from None
+        return [(int(i), -float(score)) for i, score in rows]
+
+    def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored (normalised) vectors of some chunks."""
+        return np.vstack([self._vectors.reconstruct(int(i)) for i in ids]) if ids else np.zeros((0, self.dim), np.float32)
+
     def hits(self, ranked: Sequence[tuple[int, float]]) -> list[Hit]:
         rows = self.chunk_rows([cid for cid, _ in ranked])
         out = []
@@ -254,6 +273,7 @@ class StoreWriter:
         ids = [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE source = ?" + id_cond, id_args)]
         if ids:
             self._vectors.remove_ids(np.asarray(ids, dtype=np.int64))
+            self._db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
         self._db.execute("DELETE FROM chunks WHERE source = ?" + id_cond, id_args)
         self._db.execute("DELETE FROM pages WHERE source = ?" + gen_cond, gen_args)
         if which != "new":
@@ -273,6 +293,10 @@ class StoreWriter:
         self._db.executemany(
             'INSERT INTO chunks (id, source, page, heading, start, "end", text, tokens) VALUES (?,?,?,?,?,?,?,?)',
             [(int(i), c.source, c.page, c.heading, c.start, c.end, c.text, c.tokens) for i, c in zip(ids, chunks)],
+        )
+        self._db.executemany(
+            "INSERT INTO chunks_fts (rowid, heading, text) VALUES (?,?,?)",
+            [(int(i), c.heading, c.text) for i, c in zip(ids, chunks)],
         )
 
     def add_pages(self, pages: Sequence[Page]) -> None:

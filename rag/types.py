@@ -50,6 +50,7 @@ class Hit:
     start: int
     end: int
     text: str
+    similarity: float | None = None  # cosine of query and chunk, whatever the ranking mode
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class Hit:
             "text": self.text,
             "heading": self.heading,
             "span": [self.start, self.end],
+            "similarity": None if self.similarity is None else round(self.similarity, 6),
         }
 
 
