@@ -138,7 +138,7 @@ class _progress:
         task = self.tasks.get(event.stage)
         total = event.total or None  # embedding has no known total: the bar pulses
         if task is None:
-            label = {"load": "files", "embed": "chunks"}.get(event.stage, event.stage)
+            label = {"load": "files", "embed": "chunks", "query": "queries"}.get(event.stage, event.stage)
             task = self.tasks[event.stage] = self.bar.add_task(label, total=total, rate="", detail="")
         self.bar.update(task, completed=event.done, total=total, detail=escape(event.detail[-40:]))
         speed = self.bar.tasks[task].speed if event.stage == "embed" else None
@@ -310,6 +310,38 @@ def ask(
         answer = index.ask(question, on_token=on_token, where=filters)
         out.print()
         _render_sources(answer)
+
+    _run(verbose, body)
+
+
+@app.command("eval")
+def eval_command(
+    folder: Path = typer.Argument(..., help="BEIR-format folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv."),
+    split: Optional[str] = typer.Option(None, "--split", help="qrels split [default: test if present, else the only one]."),
+    mode: Optional[str] = ModeOpt,
+    index_dir: Optional[Path] = typer.Option(
+        None, "--index-dir", help="Where the corpus index is cached [default indexes/eval-<folder name>]."
+    ),
+    embed_model: Optional[str] = EmbedModel,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    as_json: bool = JsonFlag,
+    verbose: bool = Verbose,
+) -> None:
+    """Measure retrieval on BEIR-format data: nDCG@10, recall@10/100, MRR@10, latency."""
+
+    def body() -> None:
+        from .pipeline import evaluate
+
+        settings = _settings(embed_model=embed_model, mode=mode)
+        with _progress(enabled=not quiet and err.is_terminal) as on_progress:
+            result = evaluate(folder, split, settings.mode, settings, index_dir=index_dir, progress=on_progress)
+        if as_json:
+            _print_json(result.to_dict())
+            return
+        out.print(f"{folder} split {result.split}, {result.queries} queries, mode {result.mode}")
+        for key, value in result.metrics.items():
+            out.print(f"  {key:<11} {value:.4f}")
+        out.print(f"  latency    p50 {result.latency_ms['p50']:.1f} ms, p95 {result.latency_ms['p95']:.1f} ms per query")
 
     _run(verbose, body)
 

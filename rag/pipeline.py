@@ -20,6 +20,7 @@ from .config import Settings
 from .discover import Input, discover
 from .embed import Embedder, SentenceTransformerEmbedder, resolve_embed_model
 from .errors import ConfigError, IndexMismatchError, LoaderError, RagError
+from .evaluate import EvalResult, load_qrels, load_queries, materialize, pick_split, run_queries
 from .llm import Generator, LlamaCppGenerator
 from .loaders import REPAIRED_NOTE, iter_pages
 from .prompt import NOT_FOUND, Prompt, build_prompt
@@ -426,3 +427,42 @@ class Index:
 
     def close(self) -> None:
         self.store.close()
+
+
+def evaluate(
+    folder: str | Path,
+    split: str | None = None,
+    mode: str | None = None,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    index_dir: str | Path | None = None,
+    progress: ProgressFn | None = None,
+) -> EvalResult:
+    """Retrieval metrics on a BEIR-format folder (see rag/evaluate.py).
+
+    The corpus is ingested into its own index, `indexes/eval-<folder name>` beside the
+    default index unless `index_dir` is given, and reused by later runs.
+    """
+    folder = Path(folder)
+    settings = settings or Settings.load()
+    split = pick_split(folder, split)
+    qrels = load_qrels(folder, split)
+    queries = load_queries(folder, set(qrels))
+    if not queries:
+        raise RagError(f"no query of {folder / 'queries.jsonl'} has judgements in qrels/{split}.tsv")
+    base = Path(index_dir) if index_dir else settings.index_dir.parent / f"eval-{folder.resolve().name}"
+    materialize(folder, base / "docs")
+    settings = settings._merged({"index_dir": base / "index"})
+    ingest([base / "docs"], settings=settings, embedder=embedder, progress=progress)
+    index = Index.open(settings=settings, embedder=embedder)
+    mode = mode or settings.mode
+    index.search("warm up", 1, mode)  # load the embedder before the clock starts
+
+    def step(done: int, total: int) -> None:
+        if progress:
+            progress(Progress("query", done, total))
+
+    try:
+        return run_queries(lambda q, k: index.search(q, k, mode), queries, qrels, mode, split, progress=step)
+    finally:
+        index.close()

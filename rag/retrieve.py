@@ -101,11 +101,14 @@ class Retriever:
         while True:
             hits = self._ranked(query, qvec, mode, depth)
             kept: list[Hit] = []
+            by_page: dict[tuple[str, int | None], list[Hit]] = {}
             for hit in hits:
                 if where and not where.accepts(hit.source):
                     continue
-                if any(_overlaps(better, hit) for better in kept):
+                same_page = by_page.setdefault((hit.source, hit.page), [])
+                if any(_overlaps(better, hit) for better in same_page):
                     continue
+                same_page.append(hit)
                 kept.append(hit)
             if len(kept) >= k or depth >= self.store.size:
                 break

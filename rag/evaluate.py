@@ -1,0 +1,153 @@
+"""Retrieval evaluation on BEIR-format data: metrics, loading, running the queries.
+
+A BEIR folder holds corpus.jsonl (`_id`, `title`, `text`), queries.jsonl (`_id`,
+`text`) and qrels/<split>.tsv (query-id, corpus-id, score). The corpus is written out
+as one text file per document (title, blank line, text) into a cache folder and
+ingested like any folder, so a second run re-embeds nothing. A document's score is its
+best chunk's: documents are ranked by the first appearance of any of their chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import quote, unquote
+
+from .errors import RagError
+
+METRIC_KEYS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+
+
+def ndcg_at_k(ranked: list[str], relevant: dict[str, int], k: int = 10) -> float:
+    """nDCG with linear gain (rel / log2(rank + 1)), as trec_eval and BEIR compute it."""
+    dcg = sum(relevant.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted((r for r in relevant.values() if r > 0), reverse=True)[:k]
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at_k(ranked: list[str], relevant: dict[str, int], k: int) -> float:
+    wanted = {d for d, r in relevant.items() if r > 0}
+    return len(wanted & set(ranked[:k])) / len(wanted) if wanted else 0.0
+
+
+def mrr_at_k(ranked: list[str], relevant: dict[str, int], k: int = 10) -> float:
+    for i, d in enumerate(ranked[:k], start=1):
+        if relevant.get(d, 0) > 0:
+            return 1.0 / i
+    return 0.0
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    metrics: dict[str, float]
+    queries: int
+    latency_ms: dict[str, float]
+    mode: str
+    split: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: round(v, 4) for k, v in self.metrics.items()}
+        out.update(queries=self.queries, latency_ms={k: round(v, 2) for k, v in self.latency_ms.items()},
+                   mode=self.mode, split=self.split)
+        return out
+
+
+def pick_split(folder: Path, split: str | None) -> str:
+    qrels = folder / "qrels"
+    splits = sorted(p.stem for p in qrels.glob("*.tsv")) if qrels.is_dir() else []
+    if not splits:
+        raise RagError(f"{qrels} has no <split>.tsv file; is {folder} a BEIR-format folder?")
+    if split is None:
+        return "test" if "test" in splits else splits[0] if len(splits) == 1 else _ambiguous(folder, splits)
+    if split not in splits:
+        raise RagError(f"split {split!r} not found in {qrels} (have: {', '.join(splits)})")
+    return split
+
+
+def _ambiguous(folder: Path, splits: list[str]) -> str:
+    raise RagError(f"{folder} has several splits ({', '.join(splits)}) and no test split; pass --split")
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.is_file():
+        raise RagError(f"{path} is missing; a BEIR folder has corpus.jsonl, queries.jsonl and qrels/")
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise RagError(f"{path}:{n}: not JSON ({exc.msg})") from None
+
+
+def load_qrels(folder: Path, split: str) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    path = folder / "qrels" / f"{split}.tsv"
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        parts = line.split("\t")
+        if len(parts) < 3 or (n == 1 and not parts[2].strip().lstrip("-").isdigit()):
+            continue  # the header, or a blank line
+        qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    return qrels
+
+
+def load_queries(folder: Path, wanted: set[str]) -> dict[str, str]:
+    return {str(q["_id"]): q["text"] for q in _jsonl(folder / "queries.jsonl") if str(q["_id"]) in wanted}
+
+
+def doc_file(doc_id: str) -> str:
+    return quote(doc_id, safe="") + ".txt"
+
+
+def doc_id(source: str) -> str:
+    return unquote(source[:-4] if source.endswith(".txt") else source)
+
+
+def materialize(folder: Path, docs_dir: Path) -> int:
+    """Write each corpus document to docs_dir/<id>.txt (only what differs); returns the count."""
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for doc in _jsonl(folder / "corpus.jsonl"):
+        title, text = (doc.get("title") or "").strip(), (doc.get("text") or "").strip()
+        body = f"{title}\n\n{text}\n" if title else f"{text}\n"
+        path = docs_dir / doc_file(str(doc["_id"]))
+        if not path.is_file() or path.read_text(encoding="utf-8") != body:
+            path.write_text(body, encoding="utf-8")
+        count += 1
+    return count
+
+
+def run_queries(
+    search: Callable[[str, int], list[Any]],
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
+    mode: str,
+    split: str,
+    depth: int = 300,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalResult:
+    """Rank documents for every query with `search(text, k) -> hits` and score them."""
+    sums = dict.fromkeys(METRIC_KEYS, 0.0)
+    latencies: list[float] = []
+    for n, (qid, text) in enumerate(queries.items(), start=1):
+        started = time.perf_counter()
+        hits = search(text, depth)
+        latencies.append((time.perf_counter() - started) * 1000)
+        ranked = list(dict.fromkeys(doc_id(h.source) for h in hits))
+        rel = qrels[qid]
+        sums["ndcg@10"] += ndcg_at_k(ranked, rel, 10)
+        sums["recall@10"] += recall_at_k(ranked, rel, 10)
+        sums["recall@100"] += recall_at_k(ranked, rel, 100)
+        sums["mrr@10"] += mrr_at_k(ranked, rel, 10)
+        if progress:
+            progress(n, len(queries))
+    total = max(1, len(queries))
+    ordered = sorted(latencies) or [0.0]
+    latency = {"p50": statistics.median(ordered), "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]}
+    return EvalResult({k: v / total for k, v in sums.items()}, len(queries), latency, mode, split)
