@@ -49,7 +49,7 @@ def test_manifest_records_how_the_index_was_built(index_dir: str):
     live = (Path(index_dir) / "CURRENT").read_text().strip()
     manifest = json.loads((Path(index_dir) / live / "manifest.json").read_text())
     assert manifest["embedder"] == {"name": "sentence-transformers/all-MiniLM-L6-v2", "dim": 384, "max_tokens": 254}
-    assert manifest["format_version"] == 1 and manifest["chunking"]["chunk_tokens"] > 0
+    assert manifest["format_version"] == 2 and manifest["chunking"]["chunk_tokens"] > 0
     assert sorted(manifest["files"]) == CORPUS_FILES
     assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
 
@@ -131,3 +131,26 @@ def test_ingest_reports_a_bad_file_and_keeps_the_good_ones(tmp_path: Path):
     assert result.exit_code == EXIT_FILES_FAILED
     report = json.loads(result.stdout)
     assert report["added"] == 1 and report["failed"] == [{"path": "empty.txt", "reason": "empty file (no text)"}]
+
+
+def test_search_modes_and_filters_from_the_cli(index_dir: str):
+    for mode in ("dense", "lexical", "hybrid"):
+        data = run_json("search", "nucleus sampling top-p", "-k", "3", "--mode", mode, "--index-dir", index_dir)
+        assert data["hits"][0]["source"] == "temperature-and-sampling.txt", mode
+    data = run_json("search", "context window", "-k", "4", "--where", "type=md", "--index-dir", index_dir)
+    assert data["hits"] and all(h["source"].endswith(".md") for h in data["hits"])
+
+
+def test_eval_cli_on_a_small_beir_folder(tmp_path: Path):
+    beir = tmp_path / "mini"
+    (beir / "qrels").mkdir(parents=True)
+    docs = {name: (CORPUS / name).read_text(encoding="utf-8") for name in ("tokenization.md", "prompting.txt")}
+    (beir / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": n, "title": "", "text": t}) for n, t in docs.items()), encoding="utf-8")
+    (beir / "queries.jsonl").write_text(
+        json.dumps({"_id": "q1", "text": "How many entries are in GPT-2's vocabulary?"}) + "\n"
+        + json.dumps({"_id": "q2", "text": "What is few-shot prompting?"}) + "\n")
+    (beir / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\nq1\ttokenization.md\t1\nq2\tprompting.txt\t1\n")
+    data = run_json("eval", str(beir), "--index-dir", str(tmp_path / "cache"))
+    assert data["split"] == "dev" and data["queries"] == 2 and data["mode"] == "hybrid"
+    assert data["ndcg@10"] == 1.0 and data["latency_ms"]["p50"] > 0
