@@ -374,7 +374,7 @@ class Index:
         k = self.settings.top_k if k is None else k
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
-        retriever = Retriever(self.store, self.embedder, self.settings.rrf_k)
+        retriever = Retriever(self.store, self.embedder, self.settings.rrf_k, self.settings.fusion)
         return retriever.search(query, k, mode or self.settings.mode, where)
 
     def prompt(self, question: str, hits: Sequence[Hit]) -> Prompt:

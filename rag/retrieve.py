@@ -1,8 +1,10 @@
 """Question -> ranked hits: dense (FAISS), lexical (SQLite FTS5 BM25) or both fused.
 
-Hybrid mode fuses the two rankings by reciprocal rank fusion (RRF): a chunk scores
-sum(1 / (rrf_k + rank)) over the lists it appears in, so neither list's raw scores
-need calibrating against the other. Filters (`Where`) drop hits by source glob or file
+Hybrid mode fuses the two rankings. The default, "convex", rescales each list's scores
+to 0..1 (min-max over its top FUSION_DEPTH) and adds them with equal weight; "rrf"
+(reciprocal rank fusion) scores sum(1 / (rrf_k + rank)) instead. On SciFact train
+(809 queries) convex fusion gave nDCG@10 0.736 against 0.719 for RRF with k=60 and 0.682
+for either list alone (bench/retrieval_modes.py). Filters (`Where`) drop hits by source glob or file
 type, fetching deeper until k survive. Hits that repeat most of a better hit's span
 (chunk overlap) are dropped so they do not crowd the top k.
 """
@@ -23,6 +25,10 @@ from .store import Store
 from .types import Hit
 
 MODES = ("dense", "lexical", "hybrid")
+FUSIONS = ("convex", "rrf")
+# Both lists are always fetched this deep for fusion, so a score's rescaling does not
+# depend on k; with 300 it measured 0.736, with 50 0.732.
+FUSION_DEPTH = 200
 _WORD = re.compile(r"[^\W_]+")
 _STOP = frozenset(
     "a an and are as at be been but by can could did do does for from had has have how i if in into is it its "
@@ -76,6 +82,19 @@ def rrf(rankings: Sequence[Sequence[tuple[int, float]]], k: int = 60) -> list[tu
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def convex(rankings: Sequence[Sequence[tuple[int, float]]], depth: int = FUSION_DEPTH) -> list[tuple[int, float]]:
+    """Equal-weight sum of min-max rescaled scores (the minimum taken at `depth`)."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        if not ranking:
+            continue
+        hi, lo = ranking[0][1], ranking[min(len(ranking), depth) - 1][1]
+        span = (hi - lo) or 1.0
+        for cid, score in ranking:
+            scores[cid] = scores.get(cid, 0.0) + max(0.0, (score - lo) / span) / len(rankings)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def _overlaps(a: Hit, b: Hit) -> bool:
     """Whether b repeats more than half of a's span (same page of the same file)."""
     if a.source != b.source or a.page != b.page:
@@ -85,10 +104,13 @@ def _overlaps(a: Hit, b: Hit) -> bool:
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder, rrf_k: int = 60) -> None:
+    def __init__(self, store: Store, embedder: Embedder, rrf_k: int = 60, fusion: str = "convex") -> None:
+        if fusion not in FUSIONS:
+            raise ConfigError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
         self.store = store
         self.embedder = embedder
         self.rrf_k = rrf_k
+        self.fusion = fusion
 
     def search(self, query: str, k: int, mode: str = "hybrid", where: Where | None = None) -> list[Hit]:
         """The k best chunks for `query`, best first (fewer if the index has fewer)."""
@@ -118,7 +140,15 @@ class Retriever:
         return [replace(h, rank=i, similarity=float(s)) for i, (h, s) in enumerate(zip(kept, sims), start=1)]
 
     def _ranked(self, query: str, qvec: np.ndarray, mode: str, depth: int) -> list[Hit]:
-        dense = self.store.search(qvec, depth)[0] if mode != "lexical" else []
-        lexical = self.store.lexical_search(fts_query(query), depth) if mode != "dense" else []
-        ranked = dense if mode == "dense" else lexical if mode == "lexical" else rrf([dense, lexical], self.rrf_k)
+        fetch = max(depth, FUSION_DEPTH) if mode == "hybrid" else depth
+        dense = self.store.search(qvec, fetch)[0] if mode != "lexical" else []
+        lexical = self.store.lexical_search(fts_query(query), fetch) if mode != "dense" else []
+        if mode == "dense":
+            ranked = dense
+        elif mode == "lexical":
+            ranked = lexical
+        elif self.fusion == "rrf":
+            ranked = rrf([dense, lexical], self.rrf_k)
+        else:
+            ranked = convex([dense, lexical])
         return self.store.hits(ranked[:depth])

@@ -138,3 +138,15 @@ def test_evaluate_on_a_tiny_beir_folder(tmp_path: Path):
     assert (tmp_path / "eval-tiny" / "docs" / "d1.txt").read_text().startswith("Zebras\n\n")
     again = evaluate(beir, settings=settings, embedder=HashEmbedder(), mode="hybrid")  # cached index reused
     assert again.queries == 2 and again.metrics["recall@100"] == 1.0
+
+
+def test_convex_fusion_rescales_each_list_and_weighs_them_equally():
+    from rag.retrieve import convex
+
+    dense = [(1, 0.9), (2, 0.5), (3, 0.1)]
+    lexical = [(3, 20.0), (4, 10.0), (1, 0.0)]
+    fused = dict(convex([dense, lexical]))
+    assert fused[1] == pytest.approx(0.5 * 1.0 + 0.5 * 0.0)
+    assert fused[3] == pytest.approx(0.5 * 0.0 + 0.5 * 1.0)
+    assert fused[2] == pytest.approx(0.5 * 0.5) and fused[4] == pytest.approx(0.5 * 0.5)
+    assert convex([[], lexical])[0][0] == 3
