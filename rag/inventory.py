@@ -75,7 +75,7 @@ def remove(paths: Iterable[str], index_dir: str | Path) -> list[str]:
     """
     index_dir = Path(index_dir)
     with store_mod.write_lock(index_dir):
-        live = store_mod._live_generation(index_dir)
+        live = store_mod.live_generation(index_dir)
         manifest = store_mod.read_manifest(live)
         files = {k: FileRecord(**v) for k, v in manifest.get("files", {}).items()}
         chosen: list[str] = []

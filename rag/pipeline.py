@@ -124,7 +124,7 @@ def _plan(
     old: dict[str, Any] | None = None
     if store_mod.exists(settings.index_dir):
         try:
-            old = store_mod.read_manifest(store_mod._live_generation(settings.index_dir))
+            old = store_mod.read_manifest(store_mod.live_generation(settings.index_dir))
         except RagError:
             if not rebuild:  # a damaged index can only be started afresh
                 raise

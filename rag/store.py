@@ -80,7 +80,7 @@ def exists(index_dir: Path) -> bool:
     return (index_dir / CURRENT).is_file()
 
 
-def _live_generation(index_dir: Path) -> Path:
+def live_generation(index_dir: Path) -> Path:
     try:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -126,14 +126,14 @@ class Store:
     def open(cls, index_dir: Path) -> "Store":
         index_dir = Path(index_dir)
         for attempt in range(3):
-            gen_dir = _live_generation(index_dir)
+            gen_dir = live_generation(index_dir)
             try:
                 manifest = read_manifest(gen_dir)
                 vectors = _read_vectors(gen_dir / VECTORS)
                 store = cls(index_dir, gen_dir, manifest, vectors)
             except (IndexCorruptError, sqlite3.OperationalError):
                 # A writer may have swept this generation right after we read CURRENT.
-                if attempt < 2 and _live_generation(index_dir) != gen_dir:
+                if attempt < 2 and live_generation(index_dir) != gen_dir:
                     continue
                 raise
             store._check()
@@ -240,7 +240,7 @@ class StoreWriter:
         self.index_dir = Path(index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         faiss = _faiss()
-        live = None if fresh or not exists(self.index_dir) else _live_generation(self.index_dir)
+        live = None if fresh or not exists(self.index_dir) else live_generation(self.index_dir)
         number = int(live.name.split("-")[1]) + 1 if live else _next_free_number(self.index_dir)
         self.gen_dir = self.index_dir / f"gen-{number:06d}"
         if self.gen_dir.exists():  # debris of a run that died before its commit
@@ -353,7 +353,7 @@ def sweep(index_dir: Path) -> None:
     open readers keep their files (and a reader that lost the race retries)."""
     index_dir = Path(index_dir)
     try:
-        live = _live_generation(index_dir) if exists(index_dir) else None
+        live = live_generation(index_dir) if exists(index_dir) else None
     except IndexCorruptError:
         return  # with CURRENT unreadable nothing is known to be debris
     for child in index_dir.glob("gen-*"):
