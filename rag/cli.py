@@ -283,6 +283,9 @@ def ask(
     embed_model: Optional[str] = EmbedModel,
     mode: Optional[str] = ModeOpt,
     where: List[str] = WhereOpt,
+    extractive: bool = typer.Option(
+        False, "--extractive", help="Answer with the best-matching source sentences, without the LLM (instant)."
+    ),
     as_json: bool = JsonFlag,
     verbose: bool = Verbose,
 ) -> None:
@@ -299,15 +302,16 @@ def ask(
         )
         filters = Where.parse(where)
         index = Index.open(settings=settings)
-        index.generator  # load the GGUF before retrieval so a bad --model fails fast
+        if not extractive:
+            index.generator  # load the GGUF before retrieval so a bad --model fails fast
         if as_json:
-            _print_json(index.ask(question, where=filters).to_dict())
+            _print_json(index.ask(question, where=filters, extractive=extractive).to_dict())
             return
 
         def on_token(piece: str) -> None:
             out.print(escape(piece), end="")
 
-        answer = index.ask(question, on_token=on_token, where=filters)
+        answer = index.ask(question, on_token=on_token, where=filters, extractive=extractive)
         out.print()
         _render_sources(answer)
 
@@ -316,7 +320,11 @@ def ask(
 
 @app.command("eval")
 def eval_command(
-    folder: Path = typer.Argument(..., help="BEIR-format folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv."),
+    folder: Optional[Path] = typer.Argument(None, help="BEIR-format folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv."),
+    qa: Optional[Path] = typer.Option(
+        None, "--qa", help="Instead: answer a JSONL question set against the index (question, answers, sources, answerable)."
+    ),
+    extractive: bool = typer.Option(False, "--extractive", help="With --qa: answer without the LLM."),
     split: Optional[str] = typer.Option(None, "--split", help="qrels split [default: test if present, else the only one]."),
     mode: Optional[str] = ModeOpt,
     index_dir: Optional[Path] = typer.Option(
@@ -330,8 +338,20 @@ def eval_command(
     """Measure retrieval on BEIR-format data: nDCG@10, recall@10/100, MRR@10, latency."""
 
     def body() -> None:
-        from .pipeline import evaluate
+        from .pipeline import Index, evaluate, evaluate_qa
 
+        if qa is not None:
+            settings = _settings(embed_model=embed_model, mode=mode, index_dir=index_dir)
+            with _progress(enabled=not quiet and err.is_terminal) as on_progress:
+                report = evaluate_qa(qa, Index.open(settings=settings), extractive, on_progress)
+            if as_json:
+                _print_json(report)
+            else:
+                for key, value in report.items():
+                    out.print(f"  {key:<21} {value}")
+            return
+        if folder is None:
+            raise typer.BadParameter("give a BEIR folder, or --qa FILE")
         settings = _settings(embed_model=embed_model, mode=mode)
         with _progress(enabled=not quiet and err.is_terminal) as on_progress:
             result = evaluate(folder, split, settings.mode, settings, index_dir=index_dir, progress=on_progress)

@@ -151,3 +151,49 @@ def run_queries(
     ordered = sorted(latencies) or [0.0]
     latency = {"p50": statistics.median(ordered), "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]}
     return EvalResult({k: v / total for k, v in sums.items()}, len(queries), latency, mode, split)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def load_qa(path: Path) -> list[dict[str, Any]]:
+    """A JSONL question set: `question`, `answers` (accepted strings), `sources`, `answerable`."""
+    items = list(_jsonl(path))
+    for n, item in enumerate(items, start=1):
+        if "question" not in item or "answerable" not in item:
+            raise RagError(f"{path}: entry {n} needs at least `question` and `answerable`")
+    return items
+
+
+def score_answers(items: list[dict[str, Any]], answers: list[Any], strategy: str) -> dict[str, Any]:
+    """Answer accuracy, citation precision, abstention precision/recall and latency."""
+    correct = answerable = cited = cited_right = abstained = abstained_right = unanswerable = 0
+    latencies = []
+    for item, answer in zip(items, answers):
+        latencies.append(answer.timings_ms["total"])
+        if not answer.answerable:
+            abstained += 1
+            abstained_right += not item["answerable"]
+        if not item["answerable"]:
+            unanswerable += 1
+            continue
+        answerable += 1
+        text = _norm(answer.text)
+        correct += answer.answerable and any(_norm(a) in text for a in item.get("answers", []))
+        for c in answer.citations:
+            cited += 1
+            cited_right += c.valid and c.hit.source in item.get("sources", [])
+    ordered = sorted(latencies) or [0.0]
+    return {
+        "questions": len(items),
+        "answerable": answerable,
+        "unanswerable": unanswerable,
+        "accuracy": round(correct / answerable, 4) if answerable else None,
+        "citation_precision": round(cited_right / cited, 4) if cited else None,
+        "abstention_precision": round(abstained_right / abstained, 4) if abstained else None,
+        "abstention_recall": round(abstained_right / unanswerable, 4) if unanswerable else None,
+        "latency_ms": {"p50": round(statistics.median(ordered), 1),
+                       "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1)},
+        "strategy": strategy,
+    }

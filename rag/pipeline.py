@@ -20,11 +20,14 @@ from .config import Settings
 from .discover import Input, discover
 from .embed import Embedder, SentenceTransformerEmbedder, resolve_embed_model
 from .errors import ConfigError, IndexMismatchError, LoaderError, RagError
-from .evaluate import EvalResult, load_qrels, load_queries, materialize, pick_split, run_queries
+from .evaluate import (
+    EvalResult, load_qa, load_qrels, load_queries, materialize, pick_split, run_queries, score_answers,
+)
 from .llm import Generator, LlamaCppGenerator
 from .loaders import REPAIRED_NOTE, iter_pages
 from .prompt import NOT_FOUND, Prompt, build_prompt
 from .retrieve import Retriever, Where
+from .verify import extract, render, verify
 from .store import FileRecord, Store, StoreWriter
 from .types import Answer, Chunk, FileFailure, Hit, IngestReport, Page, Progress
 
@@ -388,18 +391,20 @@ class Index:
         on_token: Callable[[str], None] | None = None,
         mode: str | None = None,
         where: Where | None = None,
+        extractive: bool = False,
     ) -> Answer:
         """Retrieve, prompt the LLM and return its answer with the sources it cites.
 
         Args:
             on_token: called with each piece of the answer as it is generated.
+            extractive: answer with the best-matching source sentences, without the LLM.
         """
         if not question.strip():
             raise ConfigError("the question is empty")
         t0 = time.perf_counter()
         hits = self.search(question, k, mode, where)
         t1 = time.perf_counter()
-        models = {"embedder": self.store.manifest["embedder"]["name"], "llm": self.generator.name}
+        models = {"embedder": self.store.manifest["embedder"]["name"], "llm": "" if extractive else self.generator.name}
         best = max((h.similarity or 0.0 for h in hits), default=0.0)
         if best < self.settings.min_score:
             # Nothing is close enough to answer from: say so without asking the LLM,
@@ -408,7 +413,9 @@ class Index:
                 on_token(NOT_FOUND)
             ms = (time.perf_counter() - t0) * 1000
             timings = {"retrieve": (t1 - t0) * 1000, "generate": 0.0, "total": ms}
-            return Answer(question, NOT_FOUND, False, (), (), tuple(hits), models, timings)
+            return Answer(question, NOT_FOUND, False, (), (), tuple(hits), models, timings, strategy="abstain")
+        if extractive:
+            return self._extractive(question, hits, models, t0, t1, on_token)
         prompt = self.prompt(question, hits)
         pieces: list[str] = []
         s = self.settings
@@ -423,6 +430,23 @@ class Index:
         return Answer(
             question=question, text=text, answerable=not is_refusal(text), citations=citations,
             sources=prompt.sources, hits=tuple(hits), models=models, timings_ms=timings,
+            sentences=verify(text, prompt.sources),
+        )
+
+    def _extractive(
+        self, question: str, hits: Sequence[Hit], models: dict[str, str], t0: float, t1: float,
+        on_token: Callable[[str], None] | None,
+    ) -> Answer:
+        picked = extract(question, hits)
+        text = render(picked) if picked else NOT_FOUND
+        if on_token:
+            on_token(text)
+        t2 = time.perf_counter()
+        timings = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
+        return Answer(
+            question=question, text=text, answerable=bool(picked), citations=extract_citations(text, hits),
+            sources=tuple(hits), hits=tuple(hits), models=models, timings_ms=timings, sentences=picked,
+            strategy="extractive",
         )
 
     def close(self) -> None:
@@ -466,3 +490,16 @@ def evaluate(
         return run_queries(lambda q, k: index.search(q, k, mode), queries, qrels, mode, split, progress=step)
     finally:
         index.close()
+
+
+def evaluate_qa(
+    path: str | Path, index: "Index", extractive: bool = False, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    """Ask every question of a JSONL question set and score the answers (see score_answers)."""
+    items = load_qa(Path(path))
+    answers = []
+    for n, item in enumerate(items, start=1):
+        answers.append(index.ask(item["question"], extractive=extractive))
+        if progress:
+            progress(Progress("query", n, len(items)))
+    return score_answers(items, answers, "extractive" if extractive else "llm")

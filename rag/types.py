@@ -92,6 +92,15 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Sentence:
+    """One sentence of an answer, the source numbers it rests on, and whether they support it."""
+
+    text: str
+    citations: tuple[int, ...]
+    supported: bool
+
+
+@dataclass(frozen=True)
 class Answer:
     """A generated answer with the sources it was given and the ones it cites."""
 
@@ -103,6 +112,8 @@ class Answer:
     hits: tuple[Hit, ...]  # everything retrieval returned
     models: dict[str, str]
     timings_ms: dict[str, float]
+    sentences: tuple["Sentence", ...] = ()
+    strategy: str = "llm"  # "llm", "extractive" or "abstain"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +125,8 @@ class Answer:
             "sources": [h.to_dict() for h in self.sources],
             "models": dict(self.models),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "sentences": [{"text": x.text, "citations": list(x.citations), "supported": x.supported} for x in self.sentences],
+            "strategy": self.strategy,
         }
 
 

@@ -1,0 +1,69 @@
+"""Sentence support, extractive answers and the question-set scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fakes import EchoGenerator, HashEmbedder
+
+from rag import Settings, ingest
+from rag.evaluate import load_qa, score_answers
+from rag.pipeline import Index, evaluate_qa
+from rag.types import Hit
+from rag.verify import extract, render, verify
+
+
+def hit(n: int, text: str, source: str) -> Hit:
+    return Hit(rank=n, score=1.0 / n, chunk_id=n, source=source, page=None, heading="", start=0, end=len(text), text=text)
+
+
+SOURCES = [
+    hit(1, "The GPT-2 vocabulary holds 50,257 tokens. Byte-pair encoding builds it from merges.", "tok.md"),
+    hit(2, "Top-p sampling keeps the smallest set of tokens whose probability reaches p.", "sampling.txt"),
+]
+
+
+def test_cited_sentences_are_checked_against_their_own_source():
+    out = verify("The GPT-2 vocabulary holds 50,257 tokens [1]. The vocabulary holds 50,257 tokens [2].", SOURCES)
+    assert [(s.citations, s.supported) for s in out] == [((1,), True), ((2,), False)]
+    assert out[0].text == "The GPT-2 vocabulary holds 50,257 tokens ."
+
+
+def test_uncited_sentence_is_credited_to_the_source_it_restates_or_marked_unsupported():
+    out = verify("Top-p sampling keeps the smallest set of tokens. Penguins live near the south pole.", SOURCES)
+    assert [(s.citations, s.supported) for s in out] == [((2,), True), ((), False)]
+
+
+def test_extract_picks_source_sentences_that_match_the_question():
+    picked = extract("How many tokens are in the GPT-2 vocabulary?", SOURCES)
+    assert picked[0].text == "The GPT-2 vocabulary holds 50,257 tokens." and picked[0].citations == (1,)
+    assert render(picked[:1]) == "The GPT-2 vocabulary holds 50,257 tokens. [1]"
+    assert extract("zebras in Kenya?", SOURCES) == ()
+
+
+def test_score_answers_counts_accuracy_citations_and_abstentions(tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "tok.md").write_text(SOURCES[0].text + "\n")
+    (docs / "sampling.txt").write_text(SOURCES[1].text + "\n")
+    # The hash embedder's similarities are low; 0.2 still turns the off-topic question away.
+    settings = Settings.load({"index_dir": tmp_path / "idx", "min_score": 0.2})
+    ingest([docs], settings=settings, embedder=HashEmbedder())
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(json.dumps(x) for x in [
+        {"question": "How many tokens does the GPT-2 vocabulary hold?", "answers": ["50,257"], "sources": ["tok.md"], "answerable": True},
+        {"question": "Which set does top-p sampling keep?", "answers": ["smallest set"], "sources": ["sampling.txt"], "answerable": True},
+        {"question": "Who painted the Mona Lisa?", "answers": [], "sources": [], "answerable": False},
+    ]))
+    index = Index.open(settings=settings, embedder=HashEmbedder(), generator=EchoGenerator())
+    report = evaluate_qa(qa, index, extractive=True)
+    assert report["questions"] == 3 and report["answerable"] == 2 and report["unanswerable"] == 1
+    assert report["accuracy"] == 1.0 and report["citation_precision"] == 1.0
+    assert report["abstention_recall"] == 1.0 and report["abstention_precision"] == 1.0
+    assert report["strategy"] == "extractive" and set(report["latency_ms"]) == {"p50", "p95"}
+    # The echo model answers "The sources say so [1]." to everything: never right, and it
+    # never abstains on the questions that get past the retrieval floor.
+    llm = evaluate_qa(qa, index)
+    assert llm["accuracy"] == 0.0 and llm["strategy"] == "llm"
+    assert len(load_qa(qa)) == 3
