@@ -154,3 +154,11 @@ def test_eval_cli_on_a_small_beir_folder(tmp_path: Path):
     data = run_json("eval", str(beir), "--index-dir", str(tmp_path / "cache"))
     assert data["split"] == "dev" and data["queries"] == 2 and data["mode"] == "hybrid"
     assert data["ndcg@10"] == 1.0 and data["latency_ms"]["p50"] > 0
+
+
+def test_ask_extractive_quotes_the_source_without_the_llm(index_dir: str):
+    data = run_json("ask", "How many tokens are in GPT-2's vocabulary?", "--extractive", "--index-dir", index_dir)
+    assert data["strategy"] == "extractive" and data["models"]["llm"] == ""
+    assert "50,257" in data["answer"] and data["answerable"] is True
+    assert "tokenization.md" in {c["source"] for c in data["citations"] if c["valid"]}
+    assert data["sentences"] and all(s["supported"] and s["citations"] for s in data["sentences"])
