@@ -32,6 +32,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_ERROR = 1
 EXIT_FILES_FAILED = 3
+EXIT_NOT_ANSWERABLE = 4
 
 IndexDir = typer.Option(None, "--index-dir", help="Index directory [env RAG_INDEX_DIR; default indexes/default].")
 EmbedModel = typer.Option(
@@ -291,7 +292,7 @@ def ask(
 ) -> None:
     """Answer a question from the indexed documents, citing numbered sources."""
 
-    def body() -> None:
+    def body() -> int:
         from .pipeline import Index
         from .retrieve import Where
 
@@ -305,15 +306,22 @@ def ask(
         if not extractive:
             index.generator  # load the GGUF before retrieval so a bad --model fails fast
         if as_json:
-            _print_json(index.ask(question, where=filters, extractive=extractive).to_dict())
-            return
+            answer = index.ask(question, where=filters, extractive=extractive)
+            _print_json(answer.to_dict())
+            return 0 if answer.answerable else EXIT_NOT_ANSWERABLE
 
         def on_token(piece: str) -> None:
             out.print(escape(piece), end="")
 
         answer = index.ask(question, on_token=on_token, where=filters, extractive=extractive)
         out.print()
+        if answer.strategy == "fallback":
+            out.print("\n[yellow]The sources do not support that answer; what they say:[/yellow]")
+            out.print(escape(answer.text))
+        elif answer.draft:
+            out.print(f"\n[yellow]{escape(answer.text)}[/yellow]")
         _render_sources(answer)
+        return 0 if answer.answerable else EXIT_NOT_ANSWERABLE
 
     _run(verbose, body)
 

@@ -59,6 +59,10 @@ class Settings:
     max_answer_tokens: int = DEFAULT_MAX_ANSWER_TOKENS
     temperature: float = 0.0
     min_score: float = DEFAULT_MIN_SCORE
+    # When no sentence of the LLM's answer is supported by its sources, answer with quotes
+    # from them instead (rag eval --qa: extractive answers were right 75% of the time
+    # against 28% for SmolLM2-135M's own words).
+    fallback: bool = True
     threads: int | None = None  # None: every core this process may use
     batch_size: int = 32
     file_timeout: float = 120.0  # seconds one PDF may take to parse

@@ -427,10 +427,18 @@ class Index:
         text = "".join(pieces).strip()
         citations = extract_citations(text, prompt.sources)
         timings = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
+        sentences = verify(text, prompt.sources)
+        refused = is_refusal(text)
+        if s.fallback and not refused and not any(x.supported for x in sentences):
+            quoted = self._extractive(question, hits, models, t0, t1, None)
+            return replace(
+                quoted, strategy="fallback" if quoted.answerable else "abstain", draft=text,
+                models=models, timings_ms={**quoted.timings_ms, "generate": timings["generate"]},
+            )
         return Answer(
-            question=question, text=text, answerable=not is_refusal(text), citations=citations,
+            question=question, text=text, answerable=not refused, citations=citations,
             sources=prompt.sources, hits=tuple(hits), models=models, timings_ms=timings,
-            sentences=verify(text, prompt.sources),
+            sentences=sentences, strategy="abstain" if refused else "llm",
         )
 
     def _extractive(

@@ -113,7 +113,8 @@ class Answer:
     models: dict[str, str]
     timings_ms: dict[str, float]
     sentences: tuple["Sentence", ...] = ()
-    strategy: str = "llm"  # "llm", "extractive" or "abstain"
+    strategy: str = "llm"  # "llm", "extractive", "fallback" (LLM unsupported, quotes given) or "abstain"
+    draft: str = ""  # with "fallback": the LLM's own answer, which the sources did not support
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +128,7 @@ class Answer:
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "sentences": [{"text": x.text, "citations": list(x.citations), "supported": x.supported} for x in self.sentences],
             "strategy": self.strategy,
+            "llm_answer": self.draft or None,
         }
 
 

@@ -19,7 +19,7 @@ def index(tmp_path: Path) -> Index:
     docs.mkdir()
     (docs / "cats.md").write_text("# Cats\n\nCats sleep most of the day and purr when content.\n")
     (docs / "stars.txt").write_text("Stars fuse hydrogen into helium in their cores.\n")
-    settings = Settings.load({"index_dir": tmp_path / "idx", "min_score": 0.2})
+    settings = Settings.load({"index_dir": tmp_path / "idx", "min_score": 0.2, "fallback": False})
     ingest([docs], settings=settings, embedder=HashEmbedder())
     return Index.open(settings=settings, embedder=HashEmbedder(), generator=EchoGenerator())
 
@@ -50,3 +50,14 @@ def test_question_far_from_every_chunk_is_not_sent_to_the_model(index: Index):
 def test_empty_question_is_an_error(index: Index):
     with pytest.raises(ConfigError):
         index.ask("   ")
+
+
+def test_unsupported_llm_answer_falls_back_to_quotes(index: Index):
+    index.settings = index.settings._merged({"fallback": True})
+    answer = index.ask("Why do cats purr when content?")
+    # "The sources say so [1]." shares no content with the cats source: not supported.
+    assert answer.strategy == "fallback" and answer.draft == EchoGenerator.ANSWER
+    assert answer.answerable and "Cats sleep most of the day and purr when content." in answer.text
+    assert [c.hit.source for c in answer.citations if c.valid] == ["cats.md"]
+    assert answer.to_dict()["llm_answer"] == EchoGenerator.ANSWER
+    assert all(s.supported for s in answer.sentences)

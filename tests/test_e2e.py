@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag.cli import EXIT_FILES_FAILED, app
+from rag.cli import EXIT_FILES_FAILED, EXIT_NOT_ANSWERABLE, app
 
 PROJECT = Path(__file__).resolve().parents[1]
 CORPUS = PROJECT / "corpus"
@@ -88,6 +88,11 @@ def test_search_prints_ranked_results_for_people(index_dir: str):
 def test_ask_json_answers_with_citations_to_ingested_files(index_dir: str):
     data = run_json("ask", "Why does a RAG system split documents into chunks?", "--index-dir", index_dir)
     assert set(data) >= {"question", "answer", "answerable", "citations", "hits", "models", "timings_ms"}
+    assert data["strategy"] in ("llm", "fallback")
+    if data["strategy"] == "llm":  # kept only when some sentence is supported by its sources
+        assert any(s["supported"] for s in data["sentences"])
+    else:  # quotes from the sources instead, and the model's words kept aside
+        assert data["llm_answer"] and all(s["supported"] for s in data["sentences"])
     assert data["answer"].strip() and data["answerable"] is True
     assert data["models"] == {"embedder": "sentence-transformers/all-MiniLM-L6-v2", "llm": "SmolLM2-135M-Instruct.Q4_1.gguf"}
     valid = [c for c in data["citations"] if c["valid"]]
@@ -107,8 +112,10 @@ def test_ask_streams_then_lists_sources(index_dir: str):
 
 
 def test_ask_off_topic_question_abstains(index_dir: str):
-    data = run_json("ask", "Who won the 1998 football World Cup?", "--index-dir", index_dir)
-    assert data["answerable"] is False and data["citations"] == []
+    result = runner.invoke(app, ["ask", "Who won the 1998 football World Cup?", "--index-dir", index_dir, "--json"])
+    assert result.exit_code == EXIT_NOT_ANSWERABLE, result.stderr
+    data = json.loads(result.stdout)
+    assert data["answerable"] is False and data["citations"] == [] and data["strategy"] == "abstain"
     assert "do not contain" in data["answer"] and data["hits"]
 
 

@@ -64,6 +64,7 @@ def test_score_answers_counts_accuracy_citations_and_abstentions(tmp_path: Path)
     assert report["strategy"] == "extractive" and set(report["latency_ms"]) == {"p50", "p95"}
     # The echo model answers "The sources say so [1]." to everything: never right, and it
     # never abstains on the questions that get past the retrieval floor.
-    llm = evaluate_qa(qa, index)
+    plain = Index.open(settings=settings._merged({"fallback": False}), embedder=HashEmbedder(), generator=EchoGenerator())
+    llm = evaluate_qa(qa, plain)
     assert llm["accuracy"] == 0.0 and llm["strategy"] == "llm"
     assert len(load_qa(qa)) == 3
