@@ -151,6 +151,11 @@ def _coerce(name: str, raw: str, where: str) -> Any:
     typ = {f.name: f.type for f in fields(Settings)}.get(name)
     if typ is None:
         return raw
+    if "bool" in str(typ):
+        value = raw.strip().lower()
+        if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigError(f"{where}: {name} must be true or false, got {raw!r}")
+        return value in ("1", "true", "yes", "on")
     try:
         if "int" in str(typ):
             return int(raw)

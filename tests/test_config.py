@@ -137,3 +137,13 @@ def test_settings_are_frozen():
     s = Settings()
     with pytest.raises(Exception):
         s.top_k = 3  # type: ignore[misc]
+
+
+def test_boolean_settings_from_the_environment():
+    from rag.config import Settings
+    from rag.errors import ConfigError
+
+    assert Settings.load(env={"RAG_FALLBACK": "0"}).fallback is False
+    assert Settings.load(env={"RAG_FALLBACK": "yes"}).fallback is True
+    with pytest.raises(ConfigError, match="RAG_FALLBACK"):
+        Settings.load(env={"RAG_FALLBACK": "maybe"})
