@@ -62,6 +62,20 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
 
 
+def strip_citations(text: str) -> str:
+    return _CITE.sub("", text).strip()
+
+
+def restated_source(sentence: str, sources: Sequence[Hit]) -> int | None:
+    """The 1-based number of the source a sentence restates (support at least
+    ATTRIBUTION_THRESHOLD, the best if several), or None."""
+    scores = [support(sentence, h.text) for h in sources]
+    if not scores:
+        return None
+    best = max(range(len(scores)), key=scores.__getitem__)
+    return best + 1 if scores[best] >= ATTRIBUTION_THRESHOLD else None
+
+
 def extract_citations(text: str, sources: Sequence[Hit]) -> tuple[Citation, ...]:
     """Explicit citations first, then sources that uncited sentences restate."""
     out = [Citation(n, sources[n - 1] if 1 <= n <= len(sources) else None) for n in cited_numbers(text)]
@@ -69,13 +83,10 @@ def extract_citations(text: str, sources: Sequence[Hit]) -> tuple[Citation, ...]
     for sentence in sentences(text):
         if _CITE.search(sentence) or len(content_words(sentence)) < MIN_CONTENT_WORDS:
             continue
-        scores = [support(sentence, h.text) for h in sources]
-        if not scores:
-            break
-        best = max(range(len(scores)), key=scores.__getitem__)
-        if scores[best] >= ATTRIBUTION_THRESHOLD and best + 1 not in taken:
-            out.append(Citation(best + 1, sources[best], attributed=True))
-            taken.add(best + 1)
+        n = restated_source(sentence, sources)
+        if n is not None and n not in taken:
+            out.append(Citation(n, sources[n - 1], attributed=True))
+            taken.add(n)
     return tuple(out)
 
 

@@ -10,35 +10,30 @@ question, each citing its source.
 
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
-from .citations import ATTRIBUTION_THRESHOLD, content_words, sentences, support
+from .citations import (
+    ATTRIBUTION_THRESHOLD, cited_numbers, content_words, restated_source, sentences, strip_citations, support,
+)
 from .types import Hit, Sentence
 
-_CITE = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 SUPPORT_THRESHOLD = ATTRIBUTION_THRESHOLD
-
-
-def _numbers(sentence: str) -> tuple[int, ...]:
-    return tuple(int(n) for m in _CITE.finditer(sentence) for n in re.split(r"[,;]", m.group(1)))
 
 
 def verify(text: str, sources: Sequence[Hit]) -> tuple[Sentence, ...]:
     """Split an answer into sentences and mark each supported or not."""
     out = []
     for raw in sentences(text):
-        cited = tuple(n for n in dict.fromkeys(_numbers(raw)) if 1 <= n <= len(sources))
-        bare = _CITE.sub("", raw).strip()
+        cited = tuple(n for n in cited_numbers(raw) if 1 <= n <= len(sources))
+        bare = strip_citations(raw)
         if not content_words(bare):
             continue  # "[1]." alone, or filler with no content
         if cited:
             ok = any(support(bare, sources[n - 1].text) >= SUPPORT_THRESHOLD for n in cited)
         else:
-            scores = [support(bare, h.text) for h in sources]
-            best = max(range(len(scores)), key=scores.__getitem__) if scores else -1
-            ok = best >= 0 and scores[best] >= SUPPORT_THRESHOLD
-            cited = (best + 1,) if ok else ()
+            restated = restated_source(bare, sources)
+            ok = restated is not None
+            cited = (restated,) if restated is not None else ()
         out.append(Sentence(bare, cited, ok))
     return tuple(out)
 
