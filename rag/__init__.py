@@ -12,7 +12,7 @@ from typing import Any
 # Names resolve on first use, so `import rag` (and `rag --help`) loads no numpy or models.
 _EXPORTS = {
     "Settings": "config",
-    "ConfigError": "errors", "IndexCorruptError": "errors", "IndexMismatchError": "errors",
+    "BackendError": "errors", "ConfigError": "errors", "IndexCorruptError": "errors", "IndexMismatchError": "errors",
     "IndexNotFoundError": "errors", "LoaderError": "errors", "MissingDependencyError": "errors",
     "ModelNotFoundError": "errors", "RagError": "errors",
     "Index": "pipeline", "ingest": "pipeline",
@@ -33,7 +33,7 @@ def __getattr__(name: str) -> Any:
 __version__ = "0.1.0"
 
 __all__ = [
-    "Answer", "Chunk", "Citation", "ConfigError", "Hit", "Index", "IndexCorruptError",
+    "Answer", "BackendError", "Chunk", "Citation", "ConfigError", "Hit", "Index", "IndexCorruptError",
     "IndexMismatchError", "IndexNotFoundError", "IngestReport", "LoaderError",
     "MissingDependencyError", "ModelNotFoundError", "Page", "RagError", "Settings", "ingest",
 ]

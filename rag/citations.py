@@ -12,19 +12,25 @@ import re
 from typing import Sequence
 
 from .prompt import NOT_FOUND
-from .types import Citation, Hit
+from .types import Citation, Hit, Quote, Sentence
 
 _CITE = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 _REFUSAL = re.compile(
     r"(do(es)? not contain|cannot find|can't find|could not find|no information|not (mentioned|provided|found) in)",
     re.I,
 )
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# Sentence ends: . ! ? (and a closing quote or bracket) before white space, a blank
+# line, or a line break before a list item, heading or table row. A single line break
+# inside a paragraph (hard-wrapped Markdown, PDF lines) does not end a sentence.
+_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]?\s+|\n\s*\n\s*|\n(?=\s*(?:#|[-*+] |\d+[.)] |\|))")
+_ABBREV = re.compile(r"(?:^|[\s(])(?:[A-Za-z]|e\.g|i\.e|vs?|etc|al|Dr|Mr|Mrs|Ms|Fig|No|cf)\.$")
+_POSSESSIVE = re.compile(r"['’]s\b")
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _STOP = frozenset(
     "a an and are as at be been but by can do does for from has have how if in into is it its of on or "
     "that the their then there these they this to was were what when which while who why will with "
-    "you your our we not no than also such so may more most other some".split()
+    "you your our we not no than also such so may more most other some many much did done whom whose where "
+    "has had does use used using called known".split()
 )
 
 # Share of a sentence's content words that must occur in a source to attribute it.
@@ -46,7 +52,7 @@ def cited_numbers(text: str) -> list[int]:
 
 
 def content_words(text: str) -> set[str]:
-    words = (w.rstrip("s") if len(w) > 3 else w for w in _WORD.findall(text.lower()))
+    words = (w.rstrip("s") if len(w) > 3 else w for w in _WORD.findall(_POSSESSIVE.sub("", text.lower())))
     return {w for w in words if w not in _STOP and len(w) > 1}
 
 
@@ -59,7 +65,39 @@ def support(sentence: str, source_text: str) -> float:
 
 
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    return [text[a:b] for a, b in sentence_spans(text)]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of the text, white space trimmed."""
+    spans, pos = [], 0
+    for m in [*_SENTENCE.finditer(text), None]:
+        if m and _ABBREV.search(text, max(0, m.start() - 8), m.start()):
+            continue  # "Mata v. Avianca", "e.g. this": not a sentence end
+        end = m.start() if m else len(text)
+        if m and m.group(0)[:1] in "\"')]":  # the closing mark belongs to the sentence
+            end += 1
+        piece = text[pos:end]
+        if piece.strip():
+            a = pos + len(piece) - len(piece.lstrip())
+            spans.append((a, pos + len(piece.rstrip())))
+        pos = m.end() if m else pos
+    return spans
+
+
+# Phrasing aimed at a model rather than a reader: the marks of a prompt injection.
+# Such sentences in a source are never quoted as an answer or counted as support.
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b[^.!?\n]{0,60}\b(instructions?|prompts?|rules|guidelines|above|previous)\b"
+    r"|\bsystem prompt\b|\b(you|assistant|model|ai)\s+(must|should|will)\s+(now\s+)?(answer|reply|respond|say|output|print)\b"
+    r"|\b(reply|respond|answer)\s+(only\s+)?with\b",
+    re.I,
+)
+
+
+def is_instruction(sentence: str) -> bool:
+    """Whether a source sentence talks to the model (an injection), not about the topic."""
+    return bool(_INSTRUCTION.search(sentence))
 
 
 def strip_citations(text: str) -> str:
@@ -87,6 +125,26 @@ def extract_citations(text: str, sources: Sequence[Hit]) -> tuple[Citation, ...]
         if n is not None and n not in taken:
             out.append(Citation(n, sources[n - 1], attributed=True))
             taken.add(n)
+    return tuple(out)
+
+
+def citations_for(text: str, checked: Sequence[Sentence], sources: Sequence[Hit]) -> tuple[Citation, ...]:
+    """The answer's citations from its checked sentences: the [n] it wrote, in order
+    (a number with no source kept as invalid), then sources that uncited sentences
+    restate (attributed); each carries the quote that best supports a sentence citing it."""
+    quotes: dict[int, Quote] = {}
+    for sent in checked:
+        for q in sent.quotes:
+            if q.id not in quotes or q.support > quotes[q.id].support:
+                quotes[q.id] = q
+    out = [Citation(n, sources[n - 1] if 1 <= n <= len(sources) else None, quote=quotes.get(n))
+           for n in cited_numbers(text)]
+    taken = {c.id for c in out}
+    for sent in checked:
+        for n in sent.citations:
+            if n not in taken and 1 <= n <= len(sources):
+                out.append(Citation(n, sources[n - 1], attributed=True, quote=quotes.get(n)))
+                taken.add(n)
     return tuple(out)
 
 

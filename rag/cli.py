@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
+    from .chat import ChatSession
     from .config import Settings
     from .types import Answer, Hit, IngestReport
 
@@ -43,6 +44,15 @@ Verbose = typer.Option(False, "--verbose", "-v", help="Log what the library does
 ModeOpt = typer.Option(None, "--mode", help="Retrieval: dense, lexical or hybrid [env RAG_MODE; default hybrid].")
 WhereOpt = typer.Option(
     [], "--where", help="Filter hits: source=GLOB or type=EXT (repeatable; all must hold), e.g. --where type=pdf."
+)
+LlmOpt = typer.Option(
+    None, "--llm", help="Generation backend: llama.cpp (local GGUF) or openai (a server) [env RAG_LLM; default llama.cpp]."
+)
+BaseUrlOpt = typer.Option(
+    None, "--base-url", help="OpenAI-compatible server for --llm openai, e.g. http://127.0.0.1:8080/v1 [env RAG_BASE_URL]."
+)
+LlmModelOpt = typer.Option(
+    None, "--llm-model", help="Model name to ask the server for [env RAG_LLM_MODEL; default the first it lists]."
 )
 
 
@@ -272,6 +282,9 @@ def ask(
     question: str = typer.Argument(..., help="The question to answer from the documents."),
     k: Optional[int] = typer.Option(None, "-k", "--top-k", help="Chunks to retrieve [env RAG_TOP_K; default 5]."),
     model: Optional[str] = typer.Option(None, "--model", help="GGUF model file [env RAG_MODEL; default SmolLM2-135M-Instruct]."),
+    llm: Optional[str] = LlmOpt,
+    base_url: Optional[str] = BaseUrlOpt,
+    llm_model: Optional[str] = LlmModelOpt,
     context_tokens: Optional[int] = typer.Option(
         None, "--context-tokens", help="Prompt + answer token budget, capped at the model's context [env RAG_CONTEXT_TOKENS]."
     ),
@@ -299,7 +312,7 @@ def ask(
         settings = _settings(
             index_dir=index_dir, embed_model=embed_model, top_k=k, llm_model=model,
             context_tokens=context_tokens, max_answer_tokens=max_tokens, temperature=temperature,
-            min_score=min_score, mode=mode,
+            min_score=min_score, mode=mode, llm_backend=llm, base_url=base_url, llm_model_name=llm_model,
         )
         filters = Where.parse(where)
         index = Index.open(settings=settings)
@@ -326,6 +339,138 @@ def ask(
     _run(verbose, body)
 
 
+CHAT_HELP = """/sources  the sources of the last answer
+/clear    forget the conversation (the next question starts afresh)
+/help     this list
+/quit     end the session (also /exit or Ctrl-D)"""
+
+
+@app.command()
+def chat(
+    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="Chunks to retrieve [env RAG_TOP_K; default 5]."),
+    model: Optional[str] = typer.Option(None, "--model", help="GGUF model file [env RAG_MODEL; default SmolLM2-135M-Instruct]."),
+    context_tokens: Optional[int] = typer.Option(
+        None, "--context-tokens", help="Prompt + answer token budget, capped at the model's context [env RAG_CONTEXT_TOKENS]."
+    ),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest answer in tokens [env RAG_MAX_TOKENS]."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature; 0 is greedy [env RAG_TEMPERATURE]."),
+    min_score: Optional[float] = typer.Option(
+        None, "--min-score", help="Answer only if the best chunk's similarity reaches this [env RAG_MIN_SCORE; default 0.25]."
+    ),
+    index_dir: Optional[Path] = IndexDir,
+    embed_model: Optional[str] = EmbedModel,
+    mode: Optional[str] = ModeOpt,
+    where: List[str] = WhereOpt,
+    extractive: bool = typer.Option(
+        False, "--extractive", help="Answer with the best-matching source sentences, without the LLM (instant)."
+    ),
+    verbose: bool = Verbose,
+) -> None:
+    """Ask questions and follow-ups in one session, reading them from stdin; /help lists the commands."""
+
+    def body() -> None:
+        from .chat import ChatSession
+        from .pipeline import Index
+        from .retrieve import Where
+
+        settings = _settings(
+            index_dir=index_dir, embed_model=embed_model, top_k=k, llm_model=model,
+            context_tokens=context_tokens, max_answer_tokens=max_tokens, temperature=temperature,
+            min_score=min_score, mode=mode,
+        )
+        filters = Where.parse(where)
+        index = Index.open(settings=settings)
+        index.embedder  # load the models once, up front: a bad --model fails before the first question
+        if not extractive:
+            index.generator
+        session = ChatSession(index, filters)
+        _line_editing()
+        err.print("[dim]Ask a question; /help lists the commands.[/dim]")
+        try:
+            while (line := _read_line()) is not None:
+                if line.startswith("/"):
+                    if not _chat_command(line, session):
+                        break
+                elif line:
+                    _chat_turn(session, line, extractive)
+        finally:
+            index.close()
+
+    _run(verbose, body)
+
+
+def _line_editing() -> None:
+    """Arrow keys and history at an interactive prompt (input() uses readline once imported)."""
+    if sys.stdin.isatty():
+        try:
+            import readline  # noqa: F401
+        except ImportError:  # not on Windows
+            pass
+
+
+def _read_line() -> str | None:
+    """The next line typed at the `> ` prompt (shown on stderr), stripped; None at end of input."""
+    try:
+        return err.input("> ").strip()
+    except EOFError:
+        if sys.stdin.isatty():
+            err.print()
+        return None
+
+
+def _chat_command(line: str, session: "ChatSession") -> bool:
+    """Run a /command; False means end the session."""
+    name = line.split()[0].lower()
+    if name in ("/quit", "/exit"):
+        return False
+    if name == "/sources":
+        if session.last is None:
+            err.print("no answer yet: ask a question first")
+        else:
+            _render_sources(session.last)
+    elif name == "/clear":
+        session.clear()
+        err.print("[dim]conversation cleared[/dim]")
+    elif name == "/help":
+        err.print(escape(CHAT_HELP))
+    else:
+        err.print(f"unknown command {escape(name)}: try /sources, /clear, /help or /quit")
+    return True
+
+
+def _chat_turn(session: "ChatSession", question: str, extractive: bool) -> None:
+    """Answer one question of a chat; an error ends the turn, not the session."""
+    from .errors import RagError
+
+    query = session.query_for(question)
+    if query != question:
+        err.print(f"[dim]searching: {escape(query)}[/dim]")
+    streamed: list[str] = []
+
+    def on_token(piece: str) -> None:
+        streamed.append(piece)
+        out.print(escape(piece), end="")
+
+    try:
+        answer = session.ask(question, on_token=on_token, extractive=extractive)
+    except (RagError, KeyboardInterrupt) as exc:
+        if isinstance(exc, RagError) and os.environ.get("RAG_DEBUG"):
+            raise
+        if streamed:
+            out.print()
+        err.print("interrupted" if isinstance(exc, KeyboardInterrupt) else f"[red]error:[/red] {escape(str(exc))}")
+        return
+    out.print()
+    if answer.strategy == "fallback":
+        out.print("\n[yellow]The sources do not support that answer; what they say:[/yellow]")
+        out.print(escape(answer.text))
+    elif answer.draft:
+        out.print(f"\n[yellow]{escape(answer.text)}[/yellow]")
+    cited = [f"[{c.id}] {_where(c.hit)}" for c in answer.citations if c.hit is not None]
+    if cited:
+        err.print(f"[dim]{escape('cites ' + ', '.join(cited))}; /sources for more[/dim]")
+
+
 @app.command("eval")
 def eval_command(
     folder: Optional[Path] = typer.Argument(None, help="BEIR-format folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv."),
@@ -339,6 +484,9 @@ def eval_command(
         None, "--index-dir", help="Where the corpus index is cached [default indexes/eval-<folder name>]."
     ),
     embed_model: Optional[str] = EmbedModel,
+    llm: Optional[str] = LlmOpt,
+    base_url: Optional[str] = BaseUrlOpt,
+    llm_model: Optional[str] = LlmModelOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = JsonFlag,
     verbose: bool = Verbose,
@@ -348,8 +496,9 @@ def eval_command(
     def body() -> None:
         from .pipeline import Index, evaluate, evaluate_qa
 
+        backend = {"llm_backend": llm, "base_url": base_url, "llm_model_name": llm_model}
         if qa is not None:
-            settings = _settings(embed_model=embed_model, mode=mode, index_dir=index_dir)
+            settings = _settings(embed_model=embed_model, mode=mode, index_dir=index_dir, **backend)
             with _progress(enabled=not quiet and err.is_terminal) as on_progress:
                 report = evaluate_qa(qa, Index.open(settings=settings), extractive, on_progress)
             if as_json:
@@ -360,7 +509,7 @@ def eval_command(
             return
         if folder is None:
             raise typer.BadParameter("give a BEIR folder, or --qa FILE")
-        settings = _settings(embed_model=embed_model, mode=mode)
+        settings = _settings(embed_model=embed_model, mode=mode, **backend)
         with _progress(enabled=not quiet and err.is_terminal) as on_progress:
             result = evaluate(folder, split, settings.mode, settings, index_dir=index_dir, progress=on_progress)
         if as_json:

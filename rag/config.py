@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,6 +25,7 @@ DEFAULT_CHUNK_OVERLAP = 32
 # bench/chunk_recall.py prints both distributions. A first floor, not a calibration:
 # the two distributions overlap, so most unanswerable questions still reach the LLM.
 DEFAULT_MIN_SCORE = 0.25
+DEFAULT_MIN_COVERAGE = 0.25
 
 # llama.cpp prefills SmolLM2-135M at about 200 tokens/s on 2 cores, so every prompt
 # token costs ~5 ms before the first answer token. 1536 tokens of context (about 1,250
@@ -41,7 +42,11 @@ DEFAULT_MODE = "hybrid"
 
 ENV_PREFIX = "RAG_"
 # Environment names that differ from the field name.
-_ENV_ALIASES = {"llm_model": "RAG_MODEL", "max_answer_tokens": "RAG_MAX_TOKENS"}
+_ENV_ALIASES = {
+    "llm_model": "RAG_MODEL", "max_answer_tokens": "RAG_MAX_TOKENS",
+    "llm_backend": "RAG_LLM", "llm_model_name": "RAG_LLM_MODEL",
+}
+LLM_BACKENDS = ("llama.cpp", "openai")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,12 @@ class Settings:
     index_dir: Path = Path("indexes/default")
     embed_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     llm_model: str | None = None  # None: the packaged SmolLM2-135M-Instruct GGUF
+    llm_backend: str = "llama.cpp"  # "llama.cpp" (a local GGUF) or "openai" (a server)
+    base_url: str | None = None  # the OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1
+    llm_model_name: str | None = None  # the model name sent to that server
+    # Sent as a Bearer token; repr=False keeps it out of any printed Settings.
+    api_key: str | None = field(default=None, repr=False)
+    llm_timeout: float = 120.0  # seconds to wait for the server's next byte
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
     top_k: int = DEFAULT_TOP_K
@@ -59,6 +70,11 @@ class Settings:
     max_answer_tokens: int = DEFAULT_MAX_ANSWER_TOKENS
     temperature: float = 0.0
     min_score: float = DEFAULT_MIN_SCORE
+    # The least share of the question (content words weighted by rarity) that the best
+    # source passage must cover to answer; below it `ask` abstains (see rag/verify.py).
+    min_coverage: float = DEFAULT_MIN_COVERAGE
+    # Abstain when a name or number of the question (GPT-4, 1998) appears in no source.
+    check_terms: bool = True
     # When no sentence of the LLM's answer is supported by its sources, answer with quotes
     # from them instead (rag eval --qa: extractive answers were right 75% of the time
     # against 28% for SmolLM2-135M's own words).
@@ -90,6 +106,19 @@ class Settings:
             raise ConfigError(f"fusion must be convex or rrf, got {self.fusion!r}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        self._check_backend()
+
+    def _check_backend(self) -> None:
+        if self.llm_backend not in LLM_BACKENDS:
+            raise ConfigError(f"llm_backend (--llm) must be llama.cpp or openai, got {self.llm_backend!r}")
+        if self.llm_backend == "openai" and not self.base_url:
+            raise ConfigError(
+                "--llm openai needs the server's URL: pass --base-url http://HOST:PORT/v1 or set RAG_BASE_URL"
+            )
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+        if self.llm_timeout <= 0:
+            raise ConfigError(f"llm_timeout must be positive, got {self.llm_timeout}")
 
     @property
     def n_threads(self) -> int:

@@ -22,6 +22,10 @@ class MissingDependencyError(RagError):
     """An optional library needed for this step is not installed."""
 
 
+class BackendError(RagError):
+    """A generation server could not be reached, refused a request or sent something unreadable."""
+
+
 class IndexNotFoundError(RagError):
     """No index has been built at the given directory."""
 

@@ -1,4 +1,5 @@
-"""Generator protocol and the llama.cpp adapter (llama-cpp-python, any GGUF file).
+"""Generator protocol, the factory that picks an adapter, and the llama.cpp adapter
+(llama-cpp-python, any GGUF file). The OpenAI-compatible server adapter is in openai_llm.py.
 
 The GGUF is opened twice: first vocabulary-only (a tenth of a second) to count tokens
 and render the chat template while the prompt is built, then with weights and a
@@ -12,9 +13,12 @@ import logging
 import os
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 from .errors import MissingDependencyError, ModelNotFoundError, RagError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,22 @@ class Generator(Protocol):
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str: ...
 
     def stream(self, prompt: str, max_tokens: int, temperature: float, n_ctx: int) -> Iterator[str]: ...
+
+
+def make_generator(settings: "Settings") -> Generator:
+    """The adapter the settings ask for: a local GGUF through llama.cpp, or an OpenAI-compatible server.
+
+    Raises:
+        RagError: the model cannot be loaded or the server cannot be reached.
+    """
+    if settings.llm_backend == "openai":
+        from .openai_llm import OpenAIGenerator
+
+        return OpenAIGenerator(
+            settings.base_url or "", settings.llm_model_name, api_key=settings.api_key,
+            context_size=settings.context_tokens, timeout=settings.llm_timeout,
+        )
+    return LlamaCppGenerator(settings.llm_model, settings.n_threads)
 
 
 def default_llm_path() -> Path:
@@ -79,6 +99,41 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def _cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            return "amx_tile" in fh.read()
+    except OSError:
+        return False
+
+
+def guard_amx() -> None:
+    """Turn off llama.cpp's extra weight buffers on CPUs that report AMX.
+
+    A llama.cpp built with -march=native on a (virtual) CPU that reports AMX but faults
+    on its tile instructions crashes with SIGSEGV on the first decode; the AMX code is
+    reached only through the extra buffer types, so loading without them is safe on any
+    build. llama-cpp-python does not expose the switch, so the default model params are
+    wrapped. Idempotent; a no-op elsewhere.
+    """
+    if not _cpu_has_amx():
+        return
+    import llama_cpp.llama_cpp as low
+
+    if getattr(low.llama_model_default_params, "_rag_guarded", False):
+        return
+    original = low.llama_model_default_params
+
+    def params() -> Any:
+        p = original()
+        if hasattr(p, "use_extra_bufts"):
+            p.use_extra_bufts = False
+        return p
+
+    params._rag_guarded = True  # type: ignore[attr-defined]
+    low.llama_model_default_params = params
+
+
 def _llama_cpp() -> Any:
     try:
         import llama_cpp
@@ -86,6 +141,7 @@ def _llama_cpp() -> Any:
         raise MissingDependencyError(
             "llama-cpp-python is needed to generate answers: pip install llama-cpp-python"
         ) from None
+    guard_amx()
     return llama_cpp
 
 

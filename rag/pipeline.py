@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from . import store as store_mod
 from .chunking import chunk_page
-from .citations import extract_citations, is_refusal
+from .citations import citations_for, content_words, is_refusal
 from .config import Settings
 from .discover import Input, discover
 from .embed import Embedder, SentenceTransformerEmbedder, resolve_embed_model
@@ -23,11 +23,11 @@ from .errors import ConfigError, IndexMismatchError, LoaderError, RagError
 from .evaluate import (
     EvalResult, load_qa, load_qrels, load_queries, materialize, pick_split, run_queries, score_answers,
 )
-from .llm import Generator, LlamaCppGenerator
+from .llm import Generator, make_generator
 from .loaders import REPAIRED_NOTE, iter_pages
 from .prompt import NOT_FOUND, Prompt, build_prompt
 from .retrieve import Retriever, Where
-from .verify import extract, render, verify
+from .verify import Extract, extract, render, verify
 from .store import FileRecord, Store, StoreWriter
 from .types import Answer, Chunk, FileFailure, Hit, IngestReport, Page, Progress
 
@@ -312,6 +312,10 @@ def _embed_and_store(
     return added, updated, warnings, repaired, batch.embedded
 
 
+def _timings(t0: float, t1: float, t2: float) -> dict[str, float]:
+    return {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000, "total": (time.perf_counter() - t0) * 1000}
+
+
 class Index:
     """An index opened for search and question answering.
 
@@ -362,7 +366,7 @@ class Index:
     @property
     def generator(self) -> Generator:
         if self._generator is None:
-            self._generator = LlamaCppGenerator(self.settings.llm_model, self.settings.n_threads)
+            self._generator = make_generator(self.settings)
         return self._generator
 
     def search(
@@ -380,9 +384,9 @@ class Index:
         retriever = Retriever(self.store, self.embedder, self.settings.rrf_k, self.settings.fusion)
         return retriever.search(query, k, mode or self.settings.mode, where)
 
-    def prompt(self, question: str, hits: Sequence[Hit]) -> Prompt:
+    def prompt(self, question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = ()) -> Prompt:
         s = self.settings
-        return build_prompt(question, hits, self.generator, s.context_tokens, s.max_answer_tokens)
+        return build_prompt(question, hits, self.generator, s.context_tokens, s.max_answer_tokens, history)
 
     def ask(
         self,
@@ -392,31 +396,43 @@ class Index:
         mode: str | None = None,
         where: Where | None = None,
         extractive: bool = False,
+        history: Sequence[tuple[str, str]] = (),
+        query: str | None = None,
     ) -> Answer:
         """Retrieve, prompt the LLM and return its answer with the sources it cites.
 
         Args:
             on_token: called with each piece of the answer as it is generated.
             extractive: answer with the best-matching source sentences, without the LLM.
+            history: earlier (question, answer) turns of a chat, oldest first; the
+                newest that fit the context budget after the sources go in the prompt.
+            query: what to retrieve with, when it differs from the question (a chat
+                follow-up rewritten to stand alone).
         """
         if not question.strip():
             raise ConfigError("the question is empty")
         t0 = time.perf_counter()
-        hits = self.search(question, k, mode, where)
+        hits = self.search(query or question, k, mode, where)
         t1 = time.perf_counter()
         models = {"embedder": self.store.manifest["embedder"]["name"], "llm": "" if extractive else self.generator.name}
+        asked = query or question  # a chat follow-up is judged by its standalone form
+        quotes = extract(asked, hits, idf=self.store.idf(content_words(asked)))
         best = max((h.similarity or 0.0 for h in hits), default=0.0)
-        if best < self.settings.min_score:
-            # Nothing is close enough to answer from: say so without asking the LLM,
-            # and still return the closest chunks so the user can look.
+        if (best < self.settings.min_score or quotes.coverage < self.settings.min_coverage
+                or (self.settings.check_terms and quotes.missing)
+                or not quotes.sentences):
+            # Nothing close enough to answer from, no passage covers what the question asks,
+            # or a name or number of the question is in no source (asked about Mistral,
+            # the sources speak of Llama): say so without asking the LLM, and return the
+            # closest chunks to look at.
             if on_token:
                 on_token(NOT_FOUND)
-            ms = (time.perf_counter() - t0) * 1000
-            timings = {"retrieve": (t1 - t0) * 1000, "generate": 0.0, "total": ms}
-            return Answer(question, NOT_FOUND, False, (), (), tuple(hits), models, timings, strategy="abstain")
+            timings = _timings(t0, t1, t1)
+            return Answer(question, NOT_FOUND, False, (), (), tuple(hits), models, timings, strategy="abstain",
+                          coverage=quotes.coverage, missing=quotes.missing)
         if extractive:
-            return self._extractive(question, hits, models, t0, t1, on_token)
-        prompt = self.prompt(question, hits)
+            return self._quoted(question, hits, quotes, models, t0, t1, on_token)
+        prompt = self.prompt(question, hits, history)
         pieces: list[str] = []
         s = self.settings
         for piece in self.generator.stream(prompt.text, s.max_answer_tokens, s.temperature, s.context_tokens):
@@ -425,36 +441,28 @@ class Index:
                 on_token(piece)
         t2 = time.perf_counter()
         text = "".join(pieces).strip()
-        citations = extract_citations(text, prompt.sources)
-        timings = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
         sentences = verify(text, prompt.sources)
         refused = is_refusal(text)
         if s.fallback and not refused and not any(x.supported for x in sentences):
-            quoted = self._extractive(question, hits, models, t0, t1, None)
-            return replace(
-                quoted, strategy="fallback" if quoted.answerable else "abstain", draft=text,
-                models=models, timings_ms={**quoted.timings_ms, "generate": timings["generate"]},
-            )
+            quoted = self._quoted(question, hits, quotes, models, t0, t1, None)
+            return replace(quoted, strategy="fallback", draft=text, timings_ms={**quoted.timings_ms, "generate": (t2 - t1) * 1000})
         return Answer(
-            question=question, text=text, answerable=not refused, citations=citations,
-            sources=prompt.sources, hits=tuple(hits), models=models, timings_ms=timings,
-            sentences=sentences, strategy="abstain" if refused else "llm",
+            question=question, text=text, answerable=not refused, citations=citations_for(text, sentences, prompt.sources),
+            sources=prompt.sources, hits=tuple(hits), models=models, timings_ms=_timings(t0, t1, t2),
+            sentences=sentences, strategy="abstain" if refused else "llm", coverage=quotes.coverage, missing=quotes.missing,
         )
 
-    def _extractive(
-        self, question: str, hits: Sequence[Hit], models: dict[str, str], t0: float, t1: float,
+    def _quoted(
+        self, question: str, hits: Sequence[Hit], quotes: Extract, models: dict[str, str], t0: float, t1: float,
         on_token: Callable[[str], None] | None,
     ) -> Answer:
-        picked = extract(question, hits)
-        text = render(picked) if picked else NOT_FOUND
+        text = render(quotes.sentences)
         if on_token:
             on_token(text)
-        t2 = time.perf_counter()
-        timings = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
         return Answer(
-            question=question, text=text, answerable=bool(picked), citations=extract_citations(text, hits),
-            sources=tuple(hits), hits=tuple(hits), models=models, timings_ms=timings, sentences=picked,
-            strategy="extractive",
+            question=question, text=text, answerable=True, citations=citations_for(text, quotes.sentences, hits),
+            sources=tuple(hits), hits=tuple(hits), models=models, timings_ms=_timings(t0, t1, time.perf_counter()),
+            sentences=quotes.sentences, strategy="extractive", coverage=quotes.coverage, missing=quotes.missing,
         )
 
     def close(self) -> None:

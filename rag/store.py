@@ -21,6 +21,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -183,6 +184,20 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"{self.gen_dir / CHUNKS_DB} lexical index is damaged ({exc}); rebuild with --rebuild") from None
         return [(int(i), -float(score)) for i, score in rows]
+
+    def idf(self, words: Iterable[str]) -> dict[str, float]:
+        """Inverse document frequency of each word over the chunks: log((N + 1) / (df + 0.5)),
+        df counted by the lexical index (so "tokenizers" also finds "tokenizer")."""
+        out: dict[str, float] = {}
+        try:
+            n = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            for w in words:
+                term = '"' + w.replace('"', "") + '"'
+                df = self._db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (term,)).fetchone()[0]
+                out[w] = math.log((n + 1) / (df + 0.5))
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"{self.gen_dir / CHUNKS_DB} lexical index is damaged ({exc}); rebuild with --rebuild") from None
+        return out
 
     def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
         """The stored (normalised) vectors of some chunks."""

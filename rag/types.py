@@ -67,12 +67,31 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """The exact span of a source that supports a sentence: character offsets into the
+    stored text of that file's page (the text `rag` extracted), so a reader can find it."""
+
+    id: int  # the source's number in the answer
+    source: str
+    page: int | None
+    start: int
+    end: int
+    text: str
+    support: float = 1.0  # share of the sentence's content words found in the span
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "source": self.source, "page": self.page, "start": self.start, "end": self.end,
+                "text": self.text, "support": round(self.support, 3)}
+
+
+@dataclass(frozen=True)
 class Citation:
     """A source number the answer cites; `hit` is None when no source has that number."""
 
     id: int
     hit: Hit | None
     attributed: bool = False  # True: the answer did not cite it, but a sentence restates it
+    quote: Quote | None = None  # the span of the source that best supports what cites it
 
     @property
     def valid(self) -> bool:
@@ -88,6 +107,7 @@ class Citation:
             "text": h.text if h else None,
             "valid": self.valid,
             "attributed": self.attributed,
+            "quote": self.quote.to_dict() if self.quote else None,
         }
 
 
@@ -98,6 +118,11 @@ class Sentence:
     text: str
     citations: tuple[int, ...]
     supported: bool
+    quotes: tuple[Quote, ...] = ()  # the best supporting span in each cited source
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "citations": list(self.citations), "supported": self.supported,
+                "quotes": [q.to_dict() for q in self.quotes]}
 
 
 @dataclass(frozen=True)
@@ -115,6 +140,8 @@ class Answer:
     sentences: tuple["Sentence", ...] = ()
     strategy: str = "llm"  # "llm", "extractive", "fallback" (LLM unsupported, quotes given) or "abstain"
     draft: str = ""  # with "fallback": the LLM's own answer, which the sources did not support
+    coverage: float = 0.0  # weighted share of the question's words the best source passage covers
+    missing: tuple[str, ...] = ()  # names and numbers of the question that no source mentions
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,9 +153,11 @@ class Answer:
             "sources": [h.to_dict() for h in self.sources],
             "models": dict(self.models),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
-            "sentences": [{"text": x.text, "citations": list(x.citations), "supported": x.supported} for x in self.sentences],
+            "sentences": [x.to_dict() for x in self.sentences],
             "strategy": self.strategy,
             "llm_answer": self.draft or None,
+            "coverage": round(self.coverage, 4),
+            "missing": list(self.missing),
         }
 
 

@@ -1,68 +1,182 @@
-"""Checks each answer sentence against the sources it cites, and builds extractive answers.
+"""Checks each answer sentence against the sources it cites, finds the exact supporting
+span, builds extractive answers and judges whether the sources answer the question.
 
 Support is lexical: the share of a sentence's content words (stop words dropped, a
-plural "s" folded) that occur in the cited source. A sentence is supported when that
-share reaches SUPPORT_THRESHOLD for at least one source it cites, or, citing none, for
-the source it restates (which it is then credited with). An extractive answer needs no
-model: it returns the source sentences that share the most content words with the
-question, each citing its source.
+plural "s" folded) that occur in a span of the cited source, a window of one to three of
+its sentences. A sentence is supported when that share reaches SUPPORT_THRESHOLD for a
+source it cites, or, citing none, for the source it restates (which it is then credited
+with). The best window is the quote: character offsets into the stored page text.
+
+Source sentences that address the model ("ignore the previous instructions...") are
+never quoted and never count as support: retrieved text is data, not instructions.
+
+An extractive answer needs no model: the source sentences that cover the most of the
+question's content words, each word weighted by its rarity in the index (IDF), so
+"Mistral" counts for more than "model". The same coverage decides answerability: when
+the best sentence covers too little of the question, the documents do not answer it.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import re
+from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 from .citations import (
-    ATTRIBUTION_THRESHOLD, cited_numbers, content_words, restated_source, sentences, strip_citations, support,
+    ATTRIBUTION_THRESHOLD, cited_numbers, content_words, is_instruction, sentence_spans, sentences, strip_citations,
 )
-from .types import Hit, Sentence
+from .types import Hit, Quote, Sentence
 
 SUPPORT_THRESHOLD = ATTRIBUTION_THRESHOLD
+RUNNER_UP = 0.6  # see extract()
+WINDOW = 3  # the longest run of source sentences one quote may span
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int  # offsets into hit.text
+    end: int
+    words: frozenset[str]
+
+
+def _spans(hit: Hit, window: int = WINDOW) -> list[_Span]:
+    """Windows of 1..window consecutive sentences of the hit, instruction sentences excluded."""
+    base = [(a, b) for a, b in sentence_spans(hit.text) if not is_instruction(hit.text[a:b])]
+    out = []
+    for i in range(len(base)):
+        for j in range(i, min(i + window, len(base))):
+            if any(is_instruction(hit.text[base[k][1]:base[k + 1][0]]) for k in range(i, j)):
+                break
+            a, b = base[i][0], base[j][1]
+            out.append(_Span(a, b, frozenset(content_words(hit.text[a:b]))))
+    return out
+
+
+def _quote(n: int, hit: Hit, span: _Span, score: float) -> Quote:
+    return Quote(n, hit.source, hit.page, hit.start + span.start, hit.start + span.end,
+                 hit.text[span.start:span.end], score)
+
+
+def best_quote(claim: str, n: int, hit: Hit) -> Quote | None:
+    """The shortest window of the hit that best supports the claim, or None."""
+    words = content_words(claim)
+    if not words:
+        return None
+    best: tuple[float, int, _Span] | None = None
+    for span in _spans(hit):
+        score = len(words & span.words) / len(words)
+        key = (score, -(span.end - span.start))
+        if best is None or key > best[:2]:
+            best = (score, -(span.end - span.start), span)
+    return _quote(n, hit, best[2], best[0]) if best else None
 
 
 def verify(text: str, sources: Sequence[Hit]) -> tuple[Sentence, ...]:
-    """Split an answer into sentences and mark each supported or not."""
+    """Split an answer into sentences and mark each supported or not, with its quotes."""
     out = []
     for raw in sentences(text):
         cited = tuple(n for n in cited_numbers(raw) if 1 <= n <= len(sources))
         bare = strip_citations(raw)
         if not content_words(bare):
             continue  # "[1]." alone, or filler with no content
+        candidates = cited or tuple(range(1, len(sources) + 1))
+        quotes = [q for n in candidates if (q := best_quote(bare, n, sources[n - 1])) is not None]
+        good = [q for q in quotes if q.support >= SUPPORT_THRESHOLD]
         if cited:
-            ok = any(support(bare, sources[n - 1].text) >= SUPPORT_THRESHOLD for n in cited)
+            out.append(Sentence(bare, cited, bool(good), tuple(good or quotes)))
+        elif good:
+            top = max(good, key=lambda q: q.support)  # the source it restates
+            out.append(Sentence(bare, (top.id,), True, (top,)))
         else:
-            restated = restated_source(bare, sources)
-            ok = restated is not None
-            cited = (restated,) if restated is not None else ()
-        out.append(Sentence(bare, cited, ok))
+            out.append(Sentence(bare, (), False, ()))
     return tuple(out)
 
 
-def extract(question: str, sources: Sequence[Hit], max_sentences: int = 2) -> tuple[Sentence, ...]:
-    """The source sentences that best match the question, in order of score, each cited.
+def weighted_coverage(wanted: Mapping[str, float], words: frozenset[str] | set[str]) -> float:
+    total = sum(wanted.values())
+    return sum(w for t, w in wanted.items() if t in words) / total if total else 0.0
 
-    A sentence scores the share of the question's content words it contains, with a small
-    bonus for the rank of its source so ties go to the better hit.
+
+def question_weights(question: str, idf: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The question's content words, each weighted by its IDF (1 when none is given)."""
+    return {w: (idf or {}).get(w, 1.0) for w in content_words(question)}
+
+
+@dataclass(frozen=True)
+class Extract:
+    sentences: tuple[Sentence, ...]
+    coverage: float  # weighted share of the question covered by the best passage of the sources
+    missing: tuple[str, ...] = ()  # names and numbers of the question that no source mentions
+
+
+# A sentence opening with one of these leans on the one before it ("It computes exact
+# attention..." after "FlashAttention, ..."): the quote then starts a sentence earlier.
+_ANAPHOR = re.compile(r"^(it|its|this|these|they|their|that|those|such|he|she|his|her|the (method|technique|model|paper|approach))\b", re.I)
+# Names and numbers: a word with a capital letter after its first character, or a
+# capitalised word that does not start the question, or any word with a digit.
+_TERM = re.compile(r"[A-Za-z0-9][\w.+/-]*[\w+]|[A-Za-z0-9]")
+
+
+def specific_terms(question: str) -> list[str]:
+    """The question's names and numbers (GPT-2, Mistral, 1998), lowercased, possessives dropped."""
+    out = []
+    for i, m in enumerate(_TERM.finditer(question)):
+        word = re.sub(r"'s$", "", m.group(0))
+        named = any(c.isupper() for c in word[1:]) or (i > 0 and word[:1].isupper())
+        if (named or any(c.isdigit() for c in word)) and word.lower() not in _STOP_TERMS:
+            out.append(word.lower())
+    return out
+
+
+_STOP_TERMS = frozenset("i a the".split())
+
+
+def missing_terms(question: str, sources: Sequence[Hit]) -> tuple[str, ...]:
+    """Names and numbers of the question that none of the sources mentions."""
+    text = " ".join(f"{h.heading} {h.text}" for h in sources).lower()
+    return tuple(t for t in specific_terms(question) if t not in text and not all(
+        part in text for part in re.split(r"[-/.]", t) if part))
+
+
+def extract(
+    question: str, sources: Sequence[Hit], max_sentences: int = 3, idf: Mapping[str, float] | None = None
+) -> Extract:
+    """The source sentences that best cover the question, best first, each cited and quoted.
+
+    A sentence scores the weighted share of the question's content words it contains
+    (ties go to the better-ranked source). More sentences follow the best one when they
+    score at least RUNNER_UP of it and come from the same file, or score at least
+    0.9 of it from another: a weak runner-up from another file would be a wrong citation.
     """
-    wanted = content_words(question)
+    wanted = question_weights(question, idf)
+    missing = missing_terms(question, sources)
     if not wanted:
-        return ()
+        return Extract((), 0.0, missing)
     scored = []
+    coverage = 0.0
     for n, hit in enumerate(sources, start=1):
-        for sent in sentences(hit.text):
-            words = content_words(sent)
-            if len(words) < 3:
+        base = _spans(hit, window=1)
+        for i, span in enumerate(base):
+            if len(span.words) < 3:
                 continue
-            score = len(wanted & words) / len(wanted) + 0.01 / n
-            scored.append((score, n, sent))
+            score = weighted_coverage(wanted, span.words)
+            if i and _ANAPHOR.match(hit.text[span.start:span.end]):
+                span = _Span(base[i - 1].start, span.end, span.words | base[i - 1].words)
+            scored.append((score + 0.001 / n, n, hit, span))
+        for span in _spans(hit):  # neighbours may hold the words the best sentence lacks
+            coverage = max(coverage, weighted_coverage(wanted, span.words))
     scored.sort(key=lambda t: -t[0])
     picked: list[Sentence] = []
-    for score, n, sent in scored:
-        if score < 0.2 or len(picked) == max_sentences:
+    for score, n, hit, span in scored:
+        if len(picked) == max_sentences or score < 0.2:
             break
-        if all(sent != p.text for p in picked):
-            picked.append(Sentence(" ".join(sent.split()), (n,), True))
-    return tuple(picked)
+        if picked and (score < RUNNER_UP * scored[0][0] or (
+                hit.source != sources[picked[0].citations[0] - 1].source and score < 0.9 * scored[0][0])):
+            continue
+        text = " ".join(hit.text[span.start:span.end].split())
+        if all(text not in p.text and p.text not in text for p in picked):
+            picked.append(Sentence(text, (n,), True, (_quote(n, hit, span, 1.0),)))
+    return Extract(tuple(picked), coverage, missing)
 
 
 def render(sentences_: Sequence[Sentence]) -> str:

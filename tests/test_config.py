@@ -147,3 +147,29 @@ def test_boolean_settings_from_the_environment():
     assert Settings.load(env={"RAG_FALLBACK": "yes"}).fallback is True
     with pytest.raises(ConfigError, match="RAG_FALLBACK"):
         Settings.load(env={"RAG_FALLBACK": "maybe"})
+
+
+def test_generation_backend_settings_and_their_environment_names():
+    assert Settings().llm_backend == "llama.cpp" and Settings().base_url is None
+    env = {
+        "RAG_LLM": "openai", "RAG_BASE_URL": "http://127.0.0.1:8080/v1", "RAG_LLM_MODEL": "qwen2.5:0.5b",
+        "RAG_API_KEY": "sk-secret", "RAG_LLM_TIMEOUT": "30",
+    }
+    s = Settings.load(env=env)
+    assert (s.llm_backend, s.base_url, s.llm_model_name, s.api_key, s.llm_timeout) == (
+        "openai", "http://127.0.0.1:8080/v1", "qwen2.5:0.5b", "sk-secret", 30.0
+    )
+    assert "sk-secret" not in repr(s)
+    # A flag switches back to llama.cpp even with a server configured in the environment.
+    assert Settings.load({"llm_backend": "llama.cpp"}, env=env).llm_backend == "llama.cpp"
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"llm_backend": "openai"}, "--llm openai needs the server's URL"),
+    ({"llm_backend": "vllm"}, "must be llama.cpp or openai"),
+    ({"llm_backend": "openai", "base_url": "127.0.0.1:8080"}, "must start with http:// or https://"),
+    ({"llm_timeout": 0}, "llm_timeout must be positive"),
+])
+def test_generation_backend_settings_are_checked(values, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.load(values, env={})
