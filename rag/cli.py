@@ -42,6 +42,11 @@ EmbedModel = typer.Option(
 JsonFlag = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else there.")
 Verbose = typer.Option(False, "--verbose", "-v", help="Log what the library does to stderr.")
 ModeOpt = typer.Option(None, "--mode", help="Retrieval: dense, lexical or hybrid [env RAG_MODE; default hybrid].")
+MinCoverageOpt = typer.Option(
+    None, "--min-coverage",
+    help="Answer only if a source passage covers this share of the question's words, rarer words weighing more "
+    "(env RAG_MIN_COVERAGE, default 0.25).",
+)
 WhereOpt = typer.Option(
     [], "--where", help="Filter hits: source=GLOB or type=EXT (repeatable; all must hold), e.g. --where type=pdf."
 )
@@ -293,6 +298,7 @@ def ask(
     min_score: Optional[float] = typer.Option(
         None, "--min-score", help="Answer only if the best chunk's similarity reaches this [env RAG_MIN_SCORE; default 0.25]."
     ),
+    min_coverage: Optional[float] = MinCoverageOpt,
     index_dir: Optional[Path] = IndexDir,
     embed_model: Optional[str] = EmbedModel,
     mode: Optional[str] = ModeOpt,
@@ -313,6 +319,7 @@ def ask(
             index_dir=index_dir, embed_model=embed_model, top_k=k, llm_model=model,
             context_tokens=context_tokens, max_answer_tokens=max_tokens, temperature=temperature,
             min_score=min_score, mode=mode, llm_backend=llm, base_url=base_url, llm_model_name=llm_model,
+            min_coverage=min_coverage,
         )
         filters = Where.parse(where)
         index = Index.open(settings=settings)
@@ -328,11 +335,7 @@ def ask(
 
         answer = index.ask(question, on_token=on_token, where=filters, extractive=extractive)
         out.print()
-        if answer.strategy == "fallback":
-            out.print("\n[yellow]The sources do not support that answer; what they say:[/yellow]")
-            out.print(escape(answer.text))
-        elif answer.draft:
-            out.print(f"\n[yellow]{escape(answer.text)}[/yellow]")
+        _render_verdict(answer)
         _render_sources(answer)
         return 0 if answer.answerable else EXIT_NOT_ANSWERABLE
 
@@ -347,6 +350,9 @@ CHAT_HELP = """/sources  the sources of the last answer
 
 @app.command()
 def chat(
+    llm: Optional[str] = LlmOpt,
+    base_url: Optional[str] = BaseUrlOpt,
+    llm_model: Optional[str] = LlmModelOpt,
     k: Optional[int] = typer.Option(None, "-k", "--top-k", help="Chunks to retrieve [env RAG_TOP_K; default 5]."),
     model: Optional[str] = typer.Option(None, "--model", help="GGUF model file [env RAG_MODEL; default SmolLM2-135M-Instruct]."),
     context_tokens: Optional[int] = typer.Option(
@@ -357,6 +363,7 @@ def chat(
     min_score: Optional[float] = typer.Option(
         None, "--min-score", help="Answer only if the best chunk's similarity reaches this [env RAG_MIN_SCORE; default 0.25]."
     ),
+    min_coverage: Optional[float] = MinCoverageOpt,
     index_dir: Optional[Path] = IndexDir,
     embed_model: Optional[str] = EmbedModel,
     mode: Optional[str] = ModeOpt,
@@ -376,7 +383,8 @@ def chat(
         settings = _settings(
             index_dir=index_dir, embed_model=embed_model, top_k=k, llm_model=model,
             context_tokens=context_tokens, max_answer_tokens=max_tokens, temperature=temperature,
-            min_score=min_score, mode=mode,
+            min_score=min_score, mode=mode, llm_backend=llm, base_url=base_url, llm_model_name=llm_model,
+            min_coverage=min_coverage,
         )
         filters = Where.parse(where)
         index = Index.open(settings=settings)
@@ -461,11 +469,7 @@ def _chat_turn(session: "ChatSession", question: str, extractive: bool) -> None:
         err.print("interrupted" if isinstance(exc, KeyboardInterrupt) else f"[red]error:[/red] {escape(str(exc))}")
         return
     out.print()
-    if answer.strategy == "fallback":
-        out.print("\n[yellow]The sources do not support that answer; what they say:[/yellow]")
-        out.print(escape(answer.text))
-    elif answer.draft:
-        out.print(f"\n[yellow]{escape(answer.text)}[/yellow]")
+    _render_verdict(answer)
     cited = [f"[{c.id}] {_where(c.hit)}" for c in answer.citations if c.hit is not None]
     if cited:
         err.print(f"[dim]{escape('cites ' + ', '.join(cited))}; /sources for more[/dim]")
@@ -523,6 +527,22 @@ def eval_command(
     _run(verbose, body)
 
 
+def _render_verdict(answer: "Answer") -> None:
+    """After the streamed answer: which sentences the sources support, the quotes that
+    replaced an unsupported answer, or why the documents cannot answer."""
+    if answer.strategy == "fallback":
+        out.print("\n[yellow]The sources do not support that answer; what they say:[/yellow]")
+        out.print(escape(answer.text))
+    elif answer.strategy == "llm" and answer.sentences:
+        out.print()
+        for s in answer.sentences:
+            mark = "[green]supported[/green]" if s.supported else "[red]NOT SUPPORTED[/red]"
+            cites = ", ".join(f"[{n}]" for n in s.citations) or "no source"
+            out.print(f"  {mark} by {escape(cites)}: {escape(_snippet(s.text, 100))}")
+    elif answer.strategy == "abstain" and answer.missing:
+        err.print(f"[dim]no source mentions: {escape(', '.join(answer.missing))}[/dim]")
+
+
 def _render_sources(answer: "Answer") -> None:
     cited = {c.id: ("matched" if c.attributed else "cited") for c in answer.citations}
     if not answer.sources:
@@ -534,9 +554,14 @@ def _render_sources(answer: "Answer") -> None:
             err.print("no sources: the index is empty")
         return
     out.print("\n[bold]Sources[/bold]")
+    quotes = {c.id: c.quote for c in answer.citations if c.quote is not None}
     for n, hit in enumerate(answer.sources, start=1):
         mark = f"[green]{cited[n]}[/green]" if n in cited else "[dim]not cited[/dim]"
         out.print(f"  [{n}] [cyan]{escape(_where(hit))}[/cyan] ({hit.similarity or 0:.2f}, {mark})  {escape(_snippet(hit.text, 110))}")
+        quote = quotes.get(n)
+        if quote is not None:
+            out.print(f"      [italic]\u201c{escape(_snippet(quote.text, 240))}\u201d[/italic] "
+                      f"[dim](characters {quote.start}-{quote.end} of the page text)[/dim]")
     for c in answer.citations:
         if not c.valid:
             out.print(f"  [{c.id}] [red]cited, but there is no source {c.id}[/red]")

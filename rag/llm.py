@@ -31,6 +31,25 @@ _CHATML = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+# Used when a Gemma GGUF carries no chat template (the Gemma 3 270M base model's has none):
+# what Google's Gemma 3 instruction template renders for text-only messages. Gemma has no
+# system role, so the system text opens the first user turn; `assistant` is spelt `model`.
+# Better than ChatML there: <start_of_turn>/<end_of_turn> are single tokens of Gemma's
+# vocabulary (and <end_of_turn> ends generation), while each ChatML marker is six plain tokens.
+_GEMMA = (
+    "{{ bos_token }}"
+    "{% if messages and messages[0]['role'] == 'system' %}"
+    "{% set prefix = messages[0]['content'] + '\\n\\n' %}{% set turns = messages[1:] %}"
+    "{% else %}{% set prefix = '' %}{% set turns = messages %}{% endif %}"
+    "{% for m in turns %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n"
+    "{{ prefix if loop.first else '' }}{{ m['content'] | trim }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+# Strings that end an answer besides the model's EOS: the end-of-turn markers of the two
+# template families above (llama.cpp also stops on any end-of-generation token itself).
+_TURN_ENDS = ("<|im_end|>", "<end_of_turn>")
+
 
 class Generator(Protocol):
     name: str
@@ -161,7 +180,12 @@ class LlamaCppGenerator:
         self.context_size = int(meta.get(f"{arch}.context_length", 2048))
         self._eos = self._piece(self._vocab.token_eos())
         self._bos = self._piece(self._vocab.token_bos())
-        template = meta.get("tokenizer.chat_template") or _CHATML
+        template = meta.get("tokenizer.chat_template")
+        if not template:
+            family = "Gemma" if arch.startswith("gemma") else "ChatML"
+            template = _GEMMA if family == "Gemma" else _CHATML
+            log.info("%s carries no chat template; using the %s fallback", self.name, family)
+        self.stops = tuple(dict.fromkeys(s for s in (self._eos, *_TURN_ENDS) if s))
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=self._eos, bos_token=self._bos)
@@ -211,10 +235,9 @@ class LlamaCppGenerator:
                 f"prompt of {len(tokens)} tokens + {max_tokens} answer tokens exceeds the context of {n_ctx}"
             )
         model = self._load(n_ctx)
-        stops = [s for s in {self._eos, "<|im_end|>", "<end_of_turn>"} if s]
         for part in model.create_completion(
             tokens, max_tokens=max_tokens, temperature=temperature, repeat_penalty=1.1,
-            stop=stops, stream=True, seed=0,
+            stop=list(self.stops), stream=True, seed=0,
         ):
             text = part["choices"][0]["text"]
             if text:

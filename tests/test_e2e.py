@@ -169,3 +169,38 @@ def test_ask_extractive_quotes_the_source_without_the_llm(index_dir: str):
     assert "50,257" in data["answer"] and data["answerable"] is True
     assert "tokenization.md" in {c["source"] for c in data["citations"] if c["valid"]}
     assert data["sentences"] and all(s["supported"] and s["citations"] for s in data["sentences"])
+
+
+def test_citations_quote_the_exact_span_of_the_stored_page_text(index_dir: str):
+    from rag.store import Store
+
+    store = Store.open(Path(index_dir))
+    seen = 0
+    for args in (["--extractive"], ["--max-tokens", "64"]):
+        data = run_json("ask", "Which technique computes exact attention in tiles held in on-chip memory?",
+                        "--index-dir", index_dir, *args)
+        quotes = [c["quote"] for c in data["citations"] if c["quote"]]
+        quotes += [q for s in data["sentences"] for q in s["quotes"]]
+        for q in quotes:
+            page = store.page_text(q["source"], q["page"])
+            assert page is not None and page[q["start"]:q["end"]] == q["text"]
+            seen += 1
+    assert seen >= 2
+    assert "FlashAttention" in run_json("ask", "Which technique computes exact attention in tiles held in on-chip memory?",
+                                        "--index-dir", index_dir, "--extractive")["answer"]
+
+
+def test_ask_terminal_marks_sentences_and_shows_quotes(index_dir: str):
+    result = runner.invoke(app, ["ask", "What does the KV cache store?", "--index-dir", index_dir, "--max-tokens", "64"])
+    assert result.exit_code == 0, result.stderr
+    assert "\u201c" in result.stdout and "of the page text" in result.stdout  # a quoted span
+    assert "supported" in result.stdout.lower() or "do not support" in result.stdout
+
+
+def test_ask_abstains_on_a_name_no_document_mentions(index_dir: str):
+    result = runner.invoke(app, ["ask", "How large is the tokenizer vocabulary of Mistral Large 2?",
+                                 "--index-dir", index_dir, "--json"])
+    assert result.exit_code == EXIT_NOT_ANSWERABLE
+    data = json.loads(result.stdout)
+    assert data["answerable"] is False and data["strategy"] == "abstain" and "large" not in data["missing"]
+    assert data["missing"] and data["hits"]
