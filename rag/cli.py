@@ -42,6 +42,11 @@ EmbedModel = typer.Option(
 JsonFlag = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else there.")
 Verbose = typer.Option(False, "--verbose", "-v", help="Log what the library does to stderr.")
 ModeOpt = typer.Option(None, "--mode", help="Retrieval: dense, lexical or hybrid [env RAG_MODE; default hybrid].")
+StrategyOpt = typer.Option(
+    None, "--strategy",
+    help="How to answer: grounded (the LLM's answer, plus the best source passage when it does not say it), "
+    "llm (the LLM's answer alone) or extractive (source sentences, no LLM) (env RAG_STRATEGY, default grounded).",
+)
 MinCoverageOpt = typer.Option(
     None, "--min-coverage",
     help="Answer only if a source passage covers this share of the question's words, rarer words weighing more "
@@ -299,6 +304,7 @@ def ask(
         None, "--min-score", help="Answer only if the best chunk's similarity reaches this [env RAG_MIN_SCORE; default 0.25]."
     ),
     min_coverage: Optional[float] = MinCoverageOpt,
+    strategy: Optional[str] = StrategyOpt,
     index_dir: Optional[Path] = IndexDir,
     embed_model: Optional[str] = EmbedModel,
     mode: Optional[str] = ModeOpt,
@@ -319,21 +325,22 @@ def ask(
             index_dir=index_dir, embed_model=embed_model, top_k=k, llm_model=model,
             context_tokens=context_tokens, max_answer_tokens=max_tokens, temperature=temperature,
             min_score=min_score, mode=mode, llm_backend=llm, base_url=base_url, llm_model_name=llm_model,
-            min_coverage=min_coverage,
+            min_coverage=min_coverage, strategy="extractive" if extractive else strategy,
         )
         filters = Where.parse(where)
         index = Index.open(settings=settings)
-        if not extractive:
+        quoting = settings.strategy == "extractive"
+        if not quoting:
             index.generator  # load the GGUF before retrieval so a bad --model fails fast
         if as_json:
-            answer = index.ask(question, where=filters, extractive=extractive)
+            answer = index.ask(question, where=filters, extractive=quoting)
             _print_json(answer.to_dict())
             return 0 if answer.answerable else EXIT_NOT_ANSWERABLE
 
         def on_token(piece: str) -> None:
             out.print(escape(piece), end="")
 
-        answer = index.ask(question, on_token=on_token, where=filters, extractive=extractive)
+        answer = index.ask(question, on_token=on_token, where=filters, extractive=quoting)
         out.print()
         _render_verdict(answer)
         _render_sources(answer)
@@ -364,6 +371,7 @@ def chat(
         None, "--min-score", help="Answer only if the best chunk's similarity reaches this [env RAG_MIN_SCORE; default 0.25]."
     ),
     min_coverage: Optional[float] = MinCoverageOpt,
+    strategy: Optional[str] = StrategyOpt,
     index_dir: Optional[Path] = IndexDir,
     embed_model: Optional[str] = EmbedModel,
     mode: Optional[str] = ModeOpt,
@@ -384,12 +392,12 @@ def chat(
             index_dir=index_dir, embed_model=embed_model, top_k=k, llm_model=model,
             context_tokens=context_tokens, max_answer_tokens=max_tokens, temperature=temperature,
             min_score=min_score, mode=mode, llm_backend=llm, base_url=base_url, llm_model_name=llm_model,
-            min_coverage=min_coverage,
+            min_coverage=min_coverage, strategy="extractive" if extractive else strategy,
         )
         filters = Where.parse(where)
         index = Index.open(settings=settings)
         index.embedder  # load the models once, up front: a bad --model fails before the first question
-        if not extractive:
+        if settings.strategy != "extractive":
             index.generator
         session = ChatSession(index, filters)
         _line_editing()
@@ -400,7 +408,7 @@ def chat(
                     if not _chat_command(line, session):
                         break
                 elif line:
-                    _chat_turn(session, line, extractive)
+                    _chat_turn(session, line, settings.strategy == "extractive")
         finally:
             index.close()
 
@@ -491,18 +499,27 @@ def eval_command(
     llm: Optional[str] = LlmOpt,
     base_url: Optional[str] = BaseUrlOpt,
     llm_model: Optional[str] = LlmModelOpt,
+    model: Optional[str] = typer.Option(None, "--model", help="With --qa: GGUF model file [env RAG_MODEL]."),
+    context_tokens: Optional[int] = typer.Option(
+        None, "--context-tokens", help="With --qa: prompt + answer token budget [env RAG_CONTEXT_TOKENS]."
+    ),
+    strategy: Optional[str] = StrategyOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = JsonFlag,
     verbose: bool = Verbose,
 ) -> None:
-    """Measure retrieval on BEIR-format data: nDCG@10, recall@10/100, MRR@10, latency."""
+    """Measure retrieval on BEIR-format data (nDCG@10, recall@10/100, MRR@10, latency), or
+    with --qa answers: accuracy, citation precision, abstention precision/recall, latency."""
 
     def body() -> None:
         from .pipeline import Index, evaluate, evaluate_qa
 
         backend = {"llm_backend": llm, "base_url": base_url, "llm_model_name": llm_model}
         if qa is not None:
-            settings = _settings(embed_model=embed_model, mode=mode, index_dir=index_dir, **backend)
+            settings = _settings(
+                embed_model=embed_model, mode=mode, index_dir=index_dir, llm_model=model, context_tokens=context_tokens,
+                strategy="extractive" if extractive else strategy, **backend,
+            )
             with _progress(enabled=not quiet and err.is_terminal) as on_progress:
                 report = evaluate_qa(qa, Index.open(settings=settings), extractive, on_progress)
             if as_json:

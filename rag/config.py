@@ -79,6 +79,10 @@ class Settings:
     # from them instead (rag eval --qa: extractive answers were right 75% of the time
     # against 28% for SmolLM2-135M's own words).
     fallback: bool = True
+    # How `ask` answers: "llm" (the model's answer, checked), "grounded" (the same, plus
+    # the best source passage when the answer does not already say it) or "extractive"
+    # (source sentences only, no model). Chosen by bench/answer_strategies.py.
+    strategy: str = "grounded"
     threads: int | None = None  # None: every core this process may use
     batch_size: int = 32
     file_timeout: float = 120.0  # seconds one PDF may take to parse
@@ -102,6 +106,8 @@ class Settings:
             )
         if self.mode not in ("dense", "lexical", "hybrid"):
             raise ConfigError(f"mode must be dense, lexical or hybrid, got {self.mode!r}")
+        if self.strategy not in ("llm", "grounded", "extractive"):
+            raise ConfigError(f"strategy must be llm, grounded or extractive, got {self.strategy!r}")
         if self.fusion not in ("convex", "rrf"):
             raise ConfigError(f"fusion must be convex or rrf, got {self.fusion!r}")
         if self.batch_size < 1:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from . import store as store_mod
 from .chunking import chunk_page
-from .citations import citations_for, content_words, is_refusal
+from .citations import citations_for, content_words, is_refusal, support
 from .config import Settings
 from .discover import Input, discover
 from .embed import Embedder, SentenceTransformerEmbedder, resolve_embed_model
@@ -27,9 +27,9 @@ from .llm import Generator, make_generator
 from .loaders import REPAIRED_NOTE, iter_pages
 from .prompt import NOT_FOUND, Prompt, build_prompt
 from .retrieve import Retriever, Where
-from .verify import Extract, extract, render, verify
+from .verify import SUPPORT_THRESHOLD, Extract, extract, render, verify
 from .store import FileRecord, Store, StoreWriter
-from .types import Answer, Chunk, FileFailure, Hit, IngestReport, Page, Progress
+from .types import Answer, Chunk, FileFailure, Hit, IngestReport, Page, Progress, Sentence
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +312,20 @@ def _embed_and_store(
     return added, updated, warnings, repaired, batch.embedded
 
 
+def _missing_quote(text: str, quotes: Extract, hits: Sequence[Hit], sources: Sequence[Hit]) -> Sentence | None:
+    """The best source passage, renumbered to its place in the prompt, when the answer
+    does not already say what it says; None when it does or the passage was not in the prompt."""
+    if not quotes.sentences:
+        return None
+    best = quotes.sentences[0]
+    hit = hits[best.citations[0] - 1]
+    numbers = [n for n, h in enumerate(sources, start=1) if h.chunk_id == hit.chunk_id]
+    if not numbers or support(best.text, text) >= SUPPORT_THRESHOLD:
+        return None
+    n = numbers[0]
+    return replace(best, citations=(n,), quotes=tuple(replace(q, id=n) for q in best.quotes))
+
+
 def _timings(t0: float, t1: float, t2: float) -> dict[str, float]:
     return {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000, "total": (time.perf_counter() - t0) * 1000}
 
@@ -411,6 +425,7 @@ class Index:
         """
         if not question.strip():
             raise ConfigError("the question is empty")
+        extractive = extractive or self.settings.strategy == "extractive"
         t0 = time.perf_counter()
         hits = self.search(query or question, k, mode, where)
         t1 = time.perf_counter()
@@ -446,10 +461,18 @@ class Index:
         if s.fallback and not refused and not any(x.supported for x in sentences):
             quoted = self._quoted(question, hits, quotes, models, t0, t1, None)
             return replace(quoted, strategy="fallback", draft=text, timings_ms={**quoted.timings_ms, "generate": (t2 - t1) * 1000})
+        strategy = "abstain" if refused else "llm"
+        if s.strategy == "grounded" and not refused:
+            added = _missing_quote(text, quotes, hits, prompt.sources)
+            if added is not None:
+                addition = f"\n\nFrom the sources: {render([added])}"
+                if on_token:
+                    on_token(addition)
+                text, sentences, strategy = text + addition, (*sentences, added), "llm+quote"
         return Answer(
             question=question, text=text, answerable=not refused, citations=citations_for(text, sentences, prompt.sources),
             sources=prompt.sources, hits=tuple(hits), models=models, timings_ms=_timings(t0, t1, t2),
-            sentences=sentences, strategy="abstain" if refused else "llm", coverage=quotes.coverage, missing=quotes.missing,
+            sentences=sentences, strategy=strategy, coverage=quotes.coverage, missing=quotes.missing,
         )
 
     def _quoted(
@@ -518,4 +541,4 @@ def evaluate_qa(
         answers.append(index.ask(item["question"], extractive=extractive))
         if progress:
             progress(Progress("query", n, len(items)))
-    return score_answers(items, answers, "extractive" if extractive else "llm")
+    return score_answers(items, answers, "extractive" if extractive else index.settings.strategy)

@@ -29,6 +29,7 @@ from .types import Hit, Quote, Sentence
 
 SUPPORT_THRESHOLD = ATTRIBUTION_THRESHOLD
 RUNNER_UP = 0.6  # see extract()
+FOLLOW_WORDS = 70  # the best sentence brings the next one along while both stay this short
 WINDOW = 3  # the longest run of source sentences one quote may span
 
 
@@ -50,6 +51,11 @@ def _spans(hit: Hit, window: int = WINDOW) -> list[_Span]:
             a, b = base[i][0], base[j][1]
             out.append(_Span(a, b, frozenset(content_words(hit.text[a:b]))))
     return out
+
+
+def _adjacent(hit: Hit, first: _Span, second: _Span) -> bool:
+    """No left-out (instruction) sentence lies between the two spans."""
+    return not hit.text[first.end:second.start].strip()
 
 
 def _quote(n: int, hit: Hit, span: _Span, score: float) -> Quote:
@@ -117,6 +123,10 @@ _ANAPHOR = re.compile(r"^(it|its|this|these|they|their|that|those|such|he|she|hi
 _TERM = re.compile(r"[A-Za-z0-9][\w.+/-]*[\w+]|[A-Za-z0-9]")
 
 
+def _words(text: str) -> int:
+    return len(text.split())
+
+
 def specific_terms(question: str) -> list[str]:
     """The question's names and numbers (GPT-2, Mistral, 1998), lowercased, possessives dropped."""
     out = []
@@ -134,12 +144,16 @@ _STOP_TERMS = frozenset("i a the".split())
 def missing_terms(question: str, sources: Sequence[Hit]) -> tuple[str, ...]:
     """Names and numbers of the question that none of the sources mentions."""
     text = " ".join(f"{h.heading} {h.text}" for h in sources).lower()
-    return tuple(t for t in specific_terms(question) if t not in text and not all(
-        part in text for part in re.split(r"[-/.]", t) if part))
+    return tuple(t for t in specific_terms(question) if not _mentions(text, t))
+
+
+def _mentions(lowered: str, term: str) -> bool:
+    """Whether lowercased text names the term, whole or all its hyphen/dot parts."""
+    return term in lowered or all(part in lowered for part in re.split(r"[-/.]", term) if part)
 
 
 def extract(
-    question: str, sources: Sequence[Hit], max_sentences: int = 3, idf: Mapping[str, float] | None = None
+    question: str, sources: Sequence[Hit], max_sentences: int = 2, idf: Mapping[str, float] | None = None
 ) -> Extract:
     """The source sentences that best cover the question, best first, each cited and quoted.
 
@@ -160,8 +174,12 @@ def extract(
             if len(span.words) < 3:
                 continue
             score = weighted_coverage(wanted, span.words)
-            if i and _ANAPHOR.match(hit.text[span.start:span.end]):
+            if i and _ANAPHOR.match(hit.text[span.start:span.end]) and _adjacent(hit, base[i - 1], span):
                 span = _Span(base[i - 1].start, span.end, span.words | base[i - 1].words)
+            if (i + 1 < len(base) and _adjacent(hit, span, base[i + 1])
+                    and _words(hit.text[span.start:base[i + 1].end]) <= FOLLOW_WORDS):
+                # The fact asked for often comes right after the sentence that sets it up.
+                span = _Span(span.start, base[i + 1].end, span.words | base[i + 1].words)
             scored.append((score + 0.001 / n, n, hit, span))
         for span in _spans(hit):  # neighbours may hold the words the best sentence lacks
             coverage = max(coverage, weighted_coverage(wanted, span.words))

@@ -19,7 +19,7 @@ def index(tmp_path: Path) -> Index:
     docs.mkdir()
     (docs / "cats.md").write_text("# Cats\n\nCats sleep most of the day and purr when content.\n")
     (docs / "stars.txt").write_text("Stars fuse hydrogen into helium in their cores.\n")
-    settings = Settings.load({"index_dir": tmp_path / "idx", "min_score": 0.2, "fallback": False})
+    settings = Settings.load({"index_dir": tmp_path / "idx", "min_score": 0.2, "fallback": False, "strategy": "llm"})
     ingest([docs], settings=settings, embedder=HashEmbedder())
     return Index.open(settings=settings, embedder=HashEmbedder(), generator=EchoGenerator())
 
@@ -61,3 +61,27 @@ def test_unsupported_llm_answer_falls_back_to_quotes(index: Index):
     assert [c.hit.source for c in answer.citations if c.valid] == ["cats.md"]
     assert answer.to_dict()["llm_answer"] == EchoGenerator.ANSWER
     assert all(s.supported for s in answer.sentences)
+
+
+def test_grounded_answer_adds_the_best_passage_the_model_left_out(index: Index):
+    grounded = Index(index.store, index.settings._merged({"strategy": "grounded"}), HashEmbedder(), EchoGenerator())
+    pieces: list[str] = []
+    answer = grounded.ask("Why do cats purr when content?", on_token=pieces.append)
+    assert answer.strategy == "llm+quote" and "".join(pieces) == answer.text
+    assert answer.text.startswith(EchoGenerator.ANSWER)
+    assert answer.text.endswith("From the sources: Cats sleep most of the day and purr when content. [1]")
+    added = answer.sentences[-1]
+    assert added.supported and added.citations == (1,) and answer.sources[0].source == "cats.md"
+    page = index.store.page_text("cats.md", None)
+    assert page[added.quotes[0].start:added.quotes[0].end] == "Cats sleep most of the day and purr when content."
+
+
+def test_an_answer_that_already_says_it_gets_no_quote(index: Index):
+    class Restating(EchoGenerator):
+        def stream(self, prompt, max_tokens, temperature, n_ctx):
+            yield "Cats sleep most of the day and purr when content [1]."
+
+    grounded = Index(index.store, index.settings._merged({"strategy": "grounded"}), HashEmbedder(), Restating())
+    answer = grounded.ask("Why do cats purr when content?")
+    assert answer.strategy == "llm" and "From the sources" not in answer.text
+    assert [s.supported for s in answer.sentences] == [True]

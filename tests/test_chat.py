@@ -85,7 +85,7 @@ def _fake_index(tmp_path: Path) -> Index:
     docs.mkdir()
     (docs / "cats.md").write_text("# Cats\n\nCats sleep most of the day and purr when content.\n")
     (docs / "stars.txt").write_text("Stars fuse hydrogen into helium in their cores.\n")
-    settings = Settings.load({"index_dir": tmp_path / "idx", "min_score": 0.2, "fallback": False})
+    settings = Settings.load({"index_dir": tmp_path / "idx", "min_score": 0.2, "fallback": False, "strategy": "llm"})
     ingest([docs], settings=settings, embedder=HashEmbedder())
     return Index.open(settings=settings, embedder=HashEmbedder(), generator=EchoGenerator())
 

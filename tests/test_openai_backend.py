@@ -286,7 +286,7 @@ def test_make_generator_picks_the_backend(server: FakeServer):
 def test_index_ask_streams_through_the_server(tmp_path: Path, server: FakeServer):
     settings = Settings.load({
         "index_dir": _docs_index(tmp_path), "llm_backend": "openai", "base_url": server.url,
-        "llm_model_name": "m", "min_score": 0.0, "fallback": False,
+        "llm_model_name": "m", "min_score": 0.0, "fallback": False, "strategy": "llm",
     })
     pieces: list[str] = []
     answer = Index.open(settings=settings, embedder=HashEmbedder()).ask("Why do cats purr?", on_token=pieces.append)

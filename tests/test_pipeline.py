@@ -254,7 +254,7 @@ def test_chunks_respect_embedder_max_tokens(tmp_path):
 
 def test_ask_with_echo_generator(tmp_path, echo_generator):
     docs = make_folder(tmp_path / "docs")
-    s = settings(tmp_path, fallback=False)  # the plain LLM path; test_ask.py covers the fallback
+    s = settings(tmp_path, fallback=False, strategy="llm")  # the plain LLM path; test_ask.py covers the rest
     ingest([docs], settings=s, embedder=HashEmbedder())
     index = Index.open(settings=s, embedder=HashEmbedder(), generator=echo_generator)
     tokens: list[str] = []
