@@ -71,3 +71,38 @@ def test_score_answers_counts_accuracy_citations_and_abstentions(tmp_path: Path)
     llm = evaluate_qa(qa, plain)
     assert llm["accuracy"] == 0.0 and llm["strategy"] == "llm"
     assert len(load_qa(qa)) == 3
+
+
+def test_names_and_numbers_of_the_question_must_appear_in_the_sources():
+    from rag.verify import missing_terms, specific_terms
+
+    assert specific_terms("How large is the tokenizer vocabulary of Mistral 7B?") == ["mistral", "7b"]
+    assert specific_terms("Who won the 1998 FIFA World Cup?") == ["1998", "fifa", "world", "cup"]
+    assert specific_terms("What is a context window?") == []
+    assert missing_terms("How many tokens are in GPT-2's vocabulary?", SOURCES) == ()
+    assert missing_terms("How many tokens are in GPT-4's vocabulary?", SOURCES) == ("gpt-4",)
+    assert missing_terms("What does the 175B-parameter GPT-2 hold?", [hit(1, "GPT-2 has 175B of each parameter.", "a.md")]) == ()
+
+
+def test_coverage_weighs_rare_words_more():
+    from rag.verify import weighted_coverage
+
+    wanted = {"mistral": 5.0, "vocabulary": 1.0}
+    assert weighted_coverage(wanted, {"vocabulary"}) == 1 / 6
+    assert weighted_coverage(wanted, {"mistral", "vocabulary"}) == 1.0
+    plain = extract("How many tokens are in the GPT-2 vocabulary?", SOURCES)
+    assert 0.5 < plain.coverage <= 1.0
+
+
+def test_abstains_on_a_name_no_source_mentions(tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "tok.md").write_text(SOURCES[0].text + "\n")
+    settings = Settings.load({"index_dir": tmp_path / "idx", "min_score": 0.0})
+    ingest([docs], settings=settings, embedder=HashEmbedder())
+    index = Index.open(settings=settings, embedder=HashEmbedder(), generator=EchoGenerator())
+    answer = index.ask("How many tokens are in the Mistral vocabulary?")
+    assert not answer.answerable and answer.strategy == "abstain" and answer.missing == ("mistral",)
+    assert answer.to_dict()["missing"] == ["mistral"] and answer.hits
+    kept = Index.open(settings=settings._merged({"check_terms": False}), embedder=HashEmbedder(), generator=EchoGenerator())
+    assert kept.ask("How many tokens are in the Mistral vocabulary?", extractive=True).answerable
