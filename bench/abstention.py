@@ -26,7 +26,6 @@ from bench.common import CORPUS, QUESTIONS, machine, questions  # noqa: E402
 from rag import Settings, ingest  # noqa: E402
 from rag.evaluate import score_answers  # noqa: E402
 from rag.pipeline import Index  # noqa: E402
-from rag.verify import missing_terms  # noqa: E402
 
 THRESHOLDS = [0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7]
 
@@ -59,6 +58,7 @@ def pick(rows) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index-dir", type=Path, default=None)
+    parser.add_argument("--misses", action="store_true", help="List every question answered wrongly on stderr.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rows = run(args.index_dir or Path(tmp) / "index")
@@ -79,10 +79,13 @@ def main() -> None:
     print(f"two-fold: threshold {t_odd} picked on odd questions scores accuracy {a['accuracy']}, "
           f"abstention recall {a['abstention_recall']} on even; {t_even} picked on even scores "
           f"{b['accuracy']} / {b['abstention_recall']} on odd")
-    if "--misses" in sys.argv or True:
+    if args.misses:
         for item, ans in rows:
             ok = item["answerable"] and ans.answerable and any(x.lower() in ans.text.lower() for x in item["answers"])
-            print(f"  {item['id']} {'ans' if item['answerable'] else 'UNA'} cov={ans.coverage:.2f} miss={','.join(missing_terms(item['question'], ans.hits))} ok={ok} :: {item['question'][:60]} -> {ans.text[:90]}", file=sys.stderr)
+            wanted = "answerable" if item["answerable"] else "unanswerable"
+            missing = ",".join(ans.missing) or "-"
+            print(f"{item['id']} {wanted} ok={ok} coverage={ans.coverage:.2f} missing={missing}: "
+                  f"{item['question'][:60]} -> {ans.text[:90]}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -550,7 +550,7 @@ def _render_verdict(answer: "Answer") -> None:
     if answer.strategy == "fallback":
         out.print("\n[yellow]The sources do not support that answer; what they say:[/yellow]")
         out.print(escape(answer.text))
-    elif answer.strategy == "llm" and answer.sentences:
+    elif answer.strategy in ("llm", "llm+quote") and answer.sentences:
         out.print()
         for s in answer.sentences:
             mark = "[green]supported[/green]" if s.supported else "[red]NOT SUPPORTED[/red]"
