@@ -2,8 +2,9 @@
 
 Explicit citations are the [n] markers the model wrote; a number that names no source
 is kept as an invalid citation, so it is shown, not hidden. A sentence that cites
-nothing but restates a source (most of its content words appear in that source) is
-attributed to it; small models often answer from a source without citing it.
+nothing but restates a source (most of its content words appear in a passage of it,
+as rag/verify.py checks) is attributed to it; small models often answer from a source
+without citing it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ _STOP = frozenset(
 # 0.6 accepts paraphrase with a few words of its own and rejects generic filler
 # ("This is important for many reasons") that shares only common words.
 ATTRIBUTION_THRESHOLD = 0.6
-MIN_CONTENT_WORDS = 4
 
 
 def cited_numbers(text: str) -> list[int]:
@@ -102,30 +102,6 @@ def is_instruction(sentence: str) -> bool:
 
 def strip_citations(text: str) -> str:
     return _CITE.sub("", text).strip()
-
-
-def restated_source(sentence: str, sources: Sequence[Hit]) -> int | None:
-    """The 1-based number of the source a sentence restates (support at least
-    ATTRIBUTION_THRESHOLD, the best if several), or None."""
-    scores = [support(sentence, h.text) for h in sources]
-    if not scores:
-        return None
-    best = max(range(len(scores)), key=scores.__getitem__)
-    return best + 1 if scores[best] >= ATTRIBUTION_THRESHOLD else None
-
-
-def extract_citations(text: str, sources: Sequence[Hit]) -> tuple[Citation, ...]:
-    """Explicit citations first, then sources that uncited sentences restate."""
-    out = [Citation(n, sources[n - 1] if 1 <= n <= len(sources) else None) for n in cited_numbers(text)]
-    taken = {c.id for c in out}
-    for sentence in sentences(text):
-        if _CITE.search(sentence) or len(content_words(sentence)) < MIN_CONTENT_WORDS:
-            continue
-        n = restated_source(sentence, sources)
-        if n is not None and n not in taken:
-            out.append(Citation(n, sources[n - 1], attributed=True))
-            taken.add(n)
-    return tuple(out)
 
 
 def citations_for(text: str, checked: Sequence[Sentence], sources: Sequence[Hit]) -> tuple[Citation, ...]:

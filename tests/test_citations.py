@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rag.citations import cited_numbers, extract_citations, is_refusal, support
+from rag.citations import citations_for, cited_numbers, is_refusal, support
 from rag.prompt import NOT_FOUND
 from rag.types import Hit
+from rag.verify import verify
 
 
 def hit(n: int, text: str, source: str = "a.md") -> Hit:
@@ -15,6 +16,11 @@ SOURCES = [
     hit(1, "The KV cache stores the keys and values of earlier tokens so they are not recomputed.", "kv.pdf"),
     hit(2, "Top-p sampling keeps the smallest set of tokens whose probabilities add up to p.", "sampling.txt"),
 ]
+
+
+def extract_citations(text: str, sources: list[Hit]):
+    """The citations `ask` gives an answer: from its checked sentences."""
+    return citations_for(text, verify(text, sources), sources)
 
 
 def test_cited_numbers_in_order_once_each():
