@@ -40,16 +40,25 @@ class _Span:
     words: frozenset[str]
 
 
-def _spans(hit: Hit, window: int = WINDOW) -> list[_Span]:
-    """Windows of 1..window consecutive sentences of the hit, instruction sentences excluded."""
-    base = [(a, b) for a, b in sentence_spans(hit.text) if not is_instruction(hit.text[a:b])]
+def _units(hit: Hit) -> list[_Span]:
+    """The hit's sentences, instruction sentences left out."""
+    return [_Span(a, b, frozenset(content_words(hit.text[a:b])))
+            for a, b in sentence_spans(hit.text) if not is_instruction(hit.text[a:b])]
+
+
+def _spans(hit: Hit, units: Sequence[_Span] | None = None) -> list[_Span]:
+    """Windows of 1..WINDOW consecutive sentences of the hit (from `_units(hit)`); a
+    window never reaches across a left-out instruction sentence."""
+    units = _units(hit) if units is None else units
     out = []
-    for i in range(len(base)):
-        for j in range(i, min(i + window, len(base))):
-            if any(is_instruction(hit.text[base[k][1]:base[k + 1][0]]) for k in range(i, j)):
-                break
-            a, b = base[i][0], base[j][1]
-            out.append(_Span(a, b, frozenset(content_words(hit.text[a:b]))))
+    for i, first in enumerate(units):
+        words = first.words
+        for j in range(i, min(i + WINDOW, len(units))):
+            if j > i:
+                if not _adjacent(hit, units[j - 1], units[j]):
+                    break
+                words = words | units[j].words
+            out.append(_Span(first.start, units[j].end, words))
     return out
 
 
@@ -63,13 +72,13 @@ def _quote(n: int, hit: Hit, span: _Span, score: float) -> Quote:
                  hit.text[span.start:span.end], score)
 
 
-def best_quote(claim: str, n: int, hit: Hit) -> Quote | None:
-    """The shortest window of the hit that best supports the claim, or None."""
+def _best_quote(claim: str, n: int, hit: Hit, spans: Sequence[_Span]) -> Quote | None:
+    """The shortest of the hit's windows (`_spans(hit)`) that best supports the claim, or None."""
     words = content_words(claim)
     if not words:
         return None
     best: tuple[float, int, _Span] | None = None
-    for span in _spans(hit):
+    for span in spans:
         score = len(words & span.words) / len(words)
         key = (score, -(span.end - span.start))
         if best is None or key > best[:2]:
@@ -80,13 +89,14 @@ def best_quote(claim: str, n: int, hit: Hit) -> Quote | None:
 def verify(text: str, sources: Sequence[Hit]) -> tuple[Sentence, ...]:
     """Split an answer into sentences and mark each supported or not, with its quotes."""
     out = []
+    windows = [_spans(h) for h in sources]  # split each source once, not once per sentence
     for raw in sentences(text):
         cited = tuple(n for n in cited_numbers(raw) if 1 <= n <= len(sources))
         bare = strip_citations(raw)
         if not content_words(bare):
             continue  # "[1]." alone, or filler with no content
         candidates = cited or tuple(range(1, len(sources) + 1))
-        quotes = [q for n in candidates if (q := best_quote(bare, n, sources[n - 1])) is not None]
+        quotes = [q for n in candidates if (q := _best_quote(bare, n, sources[n - 1], windows[n - 1])) is not None]
         good = [q for q in quotes if q.support >= SUPPORT_THRESHOLD]
         if cited:
             out.append(Sentence(bare, cited, bool(good), tuple(good or quotes)))
@@ -169,7 +179,7 @@ def extract(
     scored = []
     coverage = 0.0
     for n, hit in enumerate(sources, start=1):
-        base = _spans(hit, window=1)
+        base = _units(hit)
         for i, span in enumerate(base):
             if len(span.words) < 3:
                 continue
@@ -181,7 +191,7 @@ def extract(
                 # The fact asked for often comes right after the sentence that sets it up.
                 span = _Span(span.start, base[i + 1].end, span.words | base[i + 1].words)
             scored.append((score + 0.001 / n, n, hit, span))
-        for span in _spans(hit):  # neighbours may hold the words the best sentence lacks
+        for span in _spans(hit, base):  # neighbours may hold the words the best sentence lacks
             coverage = max(coverage, weighted_coverage(wanted, span.words))
     scored.sort(key=lambda t: -t[0])
     picked: list[Sentence] = []
