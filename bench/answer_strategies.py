@@ -28,8 +28,8 @@ from bench.common import CORPUS, machine, questions  # noqa: E402
 from rag import Settings, ingest  # noqa: E402
 from rag.citations import citations_for, content_words  # noqa: E402
 from rag.evaluate import score_answers  # noqa: E402
-from rag.pipeline import Index, _missing_quote  # noqa: E402
-from rag.verify import extract, render  # noqa: E402
+from rag.pipeline import Index, add_best_passage  # noqa: E402
+from rag.verify import extract  # noqa: E402
 
 
 def variants(index: Index, question: str) -> dict[str, object]:
@@ -45,10 +45,9 @@ def variants(index: Index, question: str) -> dict[str, object]:
     out["grounded"] = out["fallback"]
     if out["fallback"] is plain and plain.strategy == "llm":
         ex = extract(question, plain.hits, idf=index.store.idf(content_words(question)))
-        added = _missing_quote(plain.text, ex, plain.hits, plain.sources)
-        if added is not None:
-            text = f"{plain.text}\n\nFrom the sources: {render([added])}"
-            sentences = (*plain.sentences, added)
+        grounded = add_best_passage(plain.text, plain.sentences, ex, plain.hits, plain.sources)
+        if grounded is not None:
+            text, sentences = grounded
             out["grounded"] = replace(plain, text=text, sentences=sentences,
                                       citations=citations_for(text, sentences, plain.sources))
     return out

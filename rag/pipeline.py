@@ -312,9 +312,12 @@ def _embed_and_store(
     return added, updated, warnings, repaired, batch.embedded
 
 
-def _missing_quote(text: str, quotes: Extract, hits: Sequence[Hit], sources: Sequence[Hit]) -> Sentence | None:
-    """The best source passage, renumbered to its place in the prompt, when the answer
-    does not already say what it says; None when it does or the passage was not in the prompt."""
+def add_best_passage(
+    text: str, checked: Sequence[Sentence], quotes: Extract, hits: Sequence[Hit], sources: Sequence[Hit]
+) -> tuple[str, tuple[Sentence, ...]] | None:
+    """The "grounded" strategy: the answer with the best source passage added after it
+    (renumbered to its place in the prompt), and its sentences with the passage's; None
+    when the answer already says what the passage says or the passage was not in the prompt."""
     if not quotes.sentences:
         return None
     best = quotes.sentences[0]
@@ -323,7 +326,8 @@ def _missing_quote(text: str, quotes: Extract, hits: Sequence[Hit], sources: Seq
     if not numbers or support(best.text, text) >= SUPPORT_THRESHOLD:
         return None
     n = numbers[0]
-    return replace(best, citations=(n,), quotes=tuple(replace(q, id=n) for q in best.quotes))
+    added = replace(best, citations=(n,), quotes=tuple(replace(q, id=n) for q in best.quotes))
+    return f"{text}\n\nFrom the sources: {render([added])}", (*checked, added)
 
 
 def _timings(t0: float, t1: float, t2: float) -> dict[str, float]:
@@ -463,12 +467,11 @@ class Index:
             return replace(quoted, strategy="fallback", draft=text, timings_ms={**quoted.timings_ms, "generate": (t2 - t1) * 1000})
         strategy = "abstain" if refused else "llm"
         if s.strategy == "grounded" and not refused:
-            added = _missing_quote(text, quotes, hits, prompt.sources)
-            if added is not None:
-                addition = f"\n\nFrom the sources: {render([added])}"
+            grounded = add_best_passage(text, sentences, quotes, hits, prompt.sources)
+            if grounded is not None:
                 if on_token:
-                    on_token(addition)
-                text, sentences, strategy = text + addition, (*sentences, added), "llm+quote"
+                    on_token(grounded[0][len(text):])
+                (text, sentences), strategy = grounded, "llm+quote"
         return Answer(
             question=question, text=text, answerable=not refused, citations=citations_for(text, sentences, prompt.sources),
             sources=prompt.sources, hits=tuple(hits), models=models, timings_ms=_timings(t0, t1, t2),
