@@ -47,6 +47,20 @@ StrategyOpt = typer.Option(
     help="How to answer: grounded (the LLM's answer, plus the best source passage when it does not say it), "
     "llm (the LLM's answer alone) or extractive (source sentences, no LLM) (env RAG_STRATEGY, default grounded).",
 )
+# Options that `ask` and `chat` share.
+TopKOpt = typer.Option(None, "-k", "--top-k", help="Chunks to retrieve [env RAG_TOP_K; default 5].")
+ModelOpt = typer.Option(None, "--model", help="GGUF model file [env RAG_MODEL; default SmolLM2-135M-Instruct].")
+ContextTokensOpt = typer.Option(
+        None, "--context-tokens", help="Prompt + answer token budget, capped at the model's context [env RAG_CONTEXT_TOKENS]."
+    )
+MaxTokensOpt = typer.Option(None, "--max-tokens", help="Longest answer in tokens [env RAG_MAX_TOKENS].")
+TemperatureOpt = typer.Option(None, "--temperature", help="Sampling temperature; 0 is greedy [env RAG_TEMPERATURE].")
+MinScoreOpt = typer.Option(
+        None, "--min-score", help="Answer only if the best chunk's similarity reaches this [env RAG_MIN_SCORE; default 0.25]."
+    )
+ExtractiveOpt = typer.Option(
+        False, "--extractive", help="Answer with the best-matching source sentences, without the LLM (instant)."
+    )
 MinCoverageOpt = typer.Option(
     None, "--min-coverage",
     help="Answer only if a source passage covers this share of the question's words, rarer words weighing more "
@@ -290,28 +304,22 @@ def search(
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question to answer from the documents."),
-    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="Chunks to retrieve [env RAG_TOP_K; default 5]."),
-    model: Optional[str] = typer.Option(None, "--model", help="GGUF model file [env RAG_MODEL; default SmolLM2-135M-Instruct]."),
+    k: Optional[int] = TopKOpt,
+    model: Optional[str] = ModelOpt,
     llm: Optional[str] = LlmOpt,
     base_url: Optional[str] = BaseUrlOpt,
     llm_model: Optional[str] = LlmModelOpt,
-    context_tokens: Optional[int] = typer.Option(
-        None, "--context-tokens", help="Prompt + answer token budget, capped at the model's context [env RAG_CONTEXT_TOKENS]."
-    ),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest answer in tokens [env RAG_MAX_TOKENS]."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature; 0 is greedy [env RAG_TEMPERATURE]."),
-    min_score: Optional[float] = typer.Option(
-        None, "--min-score", help="Answer only if the best chunk's similarity reaches this [env RAG_MIN_SCORE; default 0.25]."
-    ),
+    context_tokens: Optional[int] = ContextTokensOpt,
+    max_tokens: Optional[int] = MaxTokensOpt,
+    temperature: Optional[float] = TemperatureOpt,
+    min_score: Optional[float] = MinScoreOpt,
     min_coverage: Optional[float] = MinCoverageOpt,
     strategy: Optional[str] = StrategyOpt,
     index_dir: Optional[Path] = IndexDir,
     embed_model: Optional[str] = EmbedModel,
     mode: Optional[str] = ModeOpt,
     where: List[str] = WhereOpt,
-    extractive: bool = typer.Option(
-        False, "--extractive", help="Answer with the best-matching source sentences, without the LLM (instant)."
-    ),
+    extractive: bool = ExtractiveOpt,
     as_json: bool = JsonFlag,
     verbose: bool = Verbose,
 ) -> None:
@@ -360,25 +368,19 @@ def chat(
     llm: Optional[str] = LlmOpt,
     base_url: Optional[str] = BaseUrlOpt,
     llm_model: Optional[str] = LlmModelOpt,
-    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="Chunks to retrieve [env RAG_TOP_K; default 5]."),
-    model: Optional[str] = typer.Option(None, "--model", help="GGUF model file [env RAG_MODEL; default SmolLM2-135M-Instruct]."),
-    context_tokens: Optional[int] = typer.Option(
-        None, "--context-tokens", help="Prompt + answer token budget, capped at the model's context [env RAG_CONTEXT_TOKENS]."
-    ),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest answer in tokens [env RAG_MAX_TOKENS]."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature; 0 is greedy [env RAG_TEMPERATURE]."),
-    min_score: Optional[float] = typer.Option(
-        None, "--min-score", help="Answer only if the best chunk's similarity reaches this [env RAG_MIN_SCORE; default 0.25]."
-    ),
+    k: Optional[int] = TopKOpt,
+    model: Optional[str] = ModelOpt,
+    context_tokens: Optional[int] = ContextTokensOpt,
+    max_tokens: Optional[int] = MaxTokensOpt,
+    temperature: Optional[float] = TemperatureOpt,
+    min_score: Optional[float] = MinScoreOpt,
     min_coverage: Optional[float] = MinCoverageOpt,
     strategy: Optional[str] = StrategyOpt,
     index_dir: Optional[Path] = IndexDir,
     embed_model: Optional[str] = EmbedModel,
     mode: Optional[str] = ModeOpt,
     where: List[str] = WhereOpt,
-    extractive: bool = typer.Option(
-        False, "--extractive", help="Answer with the best-matching source sentences, without the LLM (instant)."
-    ),
+    extractive: bool = ExtractiveOpt,
     verbose: bool = Verbose,
 ) -> None:
     """Ask questions and follow-ups in one session, reading them from stdin; /help lists the commands."""
