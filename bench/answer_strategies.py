@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import CORPUS, machine, questions  # noqa: E402
 from rag import Settings, ingest  # noqa: E402
-from rag.citations import citations_for, content_words  # noqa: E402
+from rag.citations import citations_for  # noqa: E402
 from rag.evaluate import score_answers  # noqa: E402
 from rag.pipeline import Index, add_best_passage  # noqa: E402
 from rag.verify import extract  # noqa: E402
@@ -44,7 +44,7 @@ def variants(index: Index, question: str) -> dict[str, object]:
         out["fallback"] = replace(quoted, timings_ms={**quoted.timings_ms, "total": elapsed})
     out["grounded"] = out["fallback"]
     if out["fallback"] is plain and plain.strategy == "llm":
-        ex = extract(question, plain.hits, idf=index.store.idf(content_words(question)))
+        ex = extract(question, plain.hits, idf=index.idf(question))
         grounded = add_best_passage(plain.text, plain.sentences, ex, plain.hits, plain.sources)
         if grounded is not None:
             text, sentences = grounded

@@ -26,12 +26,12 @@ _REFUSAL = re.compile(
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]?\s+|\n\s*\n\s*|\n(?=\s*(?:#|[-*+] |\d+[.)] |\|))")
 _ABBREV = re.compile(r"(?:^|[\s(])(?:[A-Za-z]|e\.g|i\.e|vs?|etc|al|Dr|Mr|Mrs|Ms|Fig|No|cf)\.$")
 _POSSESSIVE = re.compile(r"['’]s\b")
-_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+|\.\d+)*")  # "0.5" and "gpt-3.5" stay whole
 _STOP = frozenset(
     "a an and are as at be been but by can do does for from has have how if in into is it its of on or "
     "that the their then there these they this to was were what when which while who why will with "
     "you your our we not no than also such so may more most other some many much did done whom whose where "
-    "has had does use used using called known".split()
+    "has had does use used using called known get gets got go goes went let lets".split()
 )
 
 # Share of a sentence's content words that must occur in a source to attribute it.
@@ -52,8 +52,29 @@ def cited_numbers(text: str) -> list[int]:
 
 
 def content_words(text: str) -> set[str]:
-    words = (w.rstrip("s") if len(w) > 3 else w for w in _WORD.findall(_POSSESSIVE.sub("", text.lower())))
-    return {w for w in words if w not in _STOP and len(w) > 1}
+    """Lowercased words minus stop words, lightly stemmed ("scores" -> "score")."""
+    return set(word_forms(text))
+
+
+def word_forms(text: str) -> dict[str, str]:
+    """Each content word of the text (as content_words gives it) with the first form it
+    had in the text: the form to look up in an index with a stemmer of its own."""
+    out: dict[str, str] = {}
+    for w in _WORD.findall(_POSSESSIVE.sub("", text.lower())):
+        f = _fold(w)
+        if w not in _STOP and f not in _STOP and len(f) > 1:
+            out.setdefault(f, w)
+    return out
+
+
+def _fold(word: str) -> str:
+    """A light stemmer: "scores" -> "score", "appended"/"appending" -> "append"."""
+    if len(word) > 3 and word[-1] == "s" and word[-2] != "s":
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
 
 
 def support(sentence: str, source_text: str) -> float:

@@ -25,7 +25,7 @@ DEFAULT_CHUNK_OVERLAP = 32
 # bench/chunk_recall.py prints both distributions. A first floor, not a calibration:
 # the two distributions overlap, so most unanswerable questions still reach the LLM.
 DEFAULT_MIN_SCORE = 0.25
-DEFAULT_MIN_COVERAGE = 0.25
+DEFAULT_MIN_COVERAGE = 0.2
 
 # llama.cpp prefills SmolLM2-135M at about 200 tokens/s on 2 cores, so every prompt
 # token costs ~5 ms before the first answer token. 1536 tokens of context (about 1,250

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from . import store as store_mod
 from .chunking import chunk_page
-from .citations import citations_for, content_words, is_refusal, support
+from .citations import citations_for, is_refusal, support, word_forms
 from .config import Settings
 from .discover import Input, discover
 from .embed import Embedder, SentenceTransformerEmbedder, resolve_embed_model
@@ -402,6 +402,13 @@ class Index:
         retriever = Retriever(self.store, self.embedder, self.settings.rrf_k, self.settings.fusion)
         return retriever.search(query, k, mode or self.settings.mode, where)
 
+    def idf(self, text: str) -> dict[str, float]:
+        """The IDF of each content word of the text, looked up by the form the text uses
+        (the lexical index stems words its own way)."""
+        forms = word_forms(text)
+        found = self.store.idf(set(forms.values()))
+        return {w: found[form] for w, form in forms.items()}
+
     def prompt(self, question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = ()) -> Prompt:
         s = self.settings
         return build_prompt(question, hits, self.generator, s.context_tokens, s.max_answer_tokens, history)
@@ -435,7 +442,7 @@ class Index:
         t1 = time.perf_counter()
         models = {"embedder": self.store.manifest["embedder"]["name"], "llm": "" if extractive else self.generator.name}
         asked = query or question  # a chat follow-up is judged by its standalone form
-        quotes = extract(asked, hits, idf=self.store.idf(content_words(asked)))
+        quotes = extract(asked, hits, idf=self.idf(asked))
         best = max((h.similarity or 0.0 for h in hits), default=0.0)
         if (best < self.settings.min_score or quotes.coverage < self.settings.min_coverage
                 or (self.settings.check_terms and quotes.missing)

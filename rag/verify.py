@@ -139,12 +139,16 @@ def _words(text: str) -> int:
 
 def specific_terms(question: str) -> list[str]:
     """The question's names and numbers (GPT-2, Mistral, 1998), lowercased, possessives dropped."""
+    return [w.lower() for w in _specific(question)]
+
+
+def _specific(question: str) -> list[str]:
     out = []
     for i, m in enumerate(_TERM.finditer(question)):
         word = re.sub(r"'s$", "", m.group(0))
         named = any(c.isupper() for c in word[1:]) or (i > 0 and word[:1].isupper())
         if (named or any(c.isdigit() for c in word)) and word.lower() not in _STOP_TERMS:
-            out.append(word.lower())
+            out.append(word)
     return out
 
 
@@ -154,12 +158,40 @@ _STOP_TERMS = frozenset("i a the".split())
 def missing_terms(question: str, sources: Sequence[Hit]) -> tuple[str, ...]:
     """Names and numbers of the question that none of the sources mentions."""
     text = " ".join(f"{h.heading} {h.text}" for h in sources).lower()
-    return tuple(t for t in specific_terms(question) if not _mentions(text, t))
+    return tuple(w.lower() for w in _specific(question) if not _mentions(text, w))
 
 
-def _mentions(lowered: str, term: str) -> bool:
-    """Whether lowercased text names the term, whole or all its hyphen/dot parts."""
-    return term in lowered or all(part in lowered for part in re.split(r"[-/.]", term) if part)
+def _mentions(lowered: str, word: str) -> bool:
+    """Whether lowercased text names the term: whole, all its hyphen/dot parts, its letter
+    and digit parts ("float32": "32-bit floats") or, for an acronym, spelled out ("FLOPs":
+    "floating-point operations")."""
+    term = word.lower()
+    if term in lowered or all(part in lowered for part in re.split(r"[-/.]", term) if part):
+        return True
+    parts = re.findall(r"[a-z]+|[0-9]+", term)
+    if len(parts) > 1 and all(len(p) > 1 and p in lowered for p in parts):
+        return True
+    return _is_acronym(word) and _spelled_out(lowered, re.sub(r"s$", "", term))
+
+
+def _is_acronym(word: str) -> bool:
+    """Two capitals or more and letters only, a plural "s" allowed: LSTM, FLOPs, RAM."""
+    return sum(c.isupper() for c in word) >= 2 and re.fullmatch(r"[A-Z][A-Za-z]*", word) is not None
+
+
+def _spelled_out(lowered: str, acronym: str) -> bool:
+    """Whether two or more consecutive words of the text begin with successive pieces of
+    the acronym: "lstm" in "long short-term memory", "flop" in "floating-point operations"."""
+    words = re.findall(r"[a-z]+", lowered)
+
+    def spells(rest: str, j: int) -> bool:
+        if not rest:
+            return True
+        w = words[j] if j < len(words) else ""
+        return any(spells(rest[n:], j + 1) for n in range(min(len(w), len(rest)), 0, -1) if w[:n] == rest[:n])
+
+    return any(w.startswith(acronym[0]) and not w.startswith(acronym) and spells(acronym, i)
+               for i, w in enumerate(words))
 
 
 def extract(

@@ -84,6 +84,30 @@ def test_names_and_numbers_of_the_question_must_appear_in_the_sources():
     assert missing_terms("What does the 175B-parameter GPT-2 hold?", [hit(1, "GPT-2 has 175B of each parameter.", "a.md")]) == ()
 
 
+def test_a_name_may_be_written_another_way_in_the_source():
+    from rag.verify import missing_terms
+
+    def lacks(question: str, text: str) -> tuple[str, ...]:
+        return missing_terms(question, [hit(1, text, "a.md")])
+
+    assert lacks("How much RAM do float32 vectors take?", "In RAM, as 32-bit floats, they take 3 GB.") == ()
+    assert lacks("How are training FLOPs estimated?", "It costs 6 x N x D floating-point operations.") == ()
+    assert lacks("Who proposed LSTM cells?", "Long short-term memory cells were proposed in 1997.") == ()
+    # a capitalised word is not an acronym, and every part of a split term must be there
+    assert lacks("What is the context of Claude 3 Opus?", "Most of the text is plain and used so.") == ("claude", "3", "opus")
+    assert lacks("How fast is float16?", "Stored as 32-bit floats they take 3 GB.") == ("float16",)
+
+
+def test_content_words_fold_word_forms_but_not_stop_words():
+    from rag.citations import content_words, word_forms
+
+    assert content_words("What does it get?") == set()  # "does" is no content word once its "s" goes
+    assert content_words("appended") == content_words("appending") == content_words("append")
+    assert content_words("Scores, losses and classes") == {"score", "losse", "classe"}
+    assert content_words("logits 2.0 and 0.1 at T = 0.5") == {"logit", "2.0", "0.1", "0.5"}
+    assert word_forms("Tokenizers appended")["append"] == "appended"  # the form an index with its own stemmer needs
+
+
 def test_coverage_weighs_rare_words_more():
     from rag.verify import weighted_coverage
 
