@@ -28,7 +28,7 @@ from bench.common import CORPUS, machine, questions  # noqa: E402
 from rag import Settings, ingest  # noqa: E402
 from rag.citations import citations_for  # noqa: E402
 from rag.evaluate import score_answers  # noqa: E402
-from rag.pipeline import Index, add_best_passage  # noqa: E402
+from rag.pipeline import Index, add_source_passages  # noqa: E402
 from rag.verify import extract  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def variants(index: Index, question: str) -> dict[str, object]:
     out["grounded"] = out["fallback"]
     if out["fallback"] is plain and plain.strategy == "llm":
         ex = extract(question, plain.hits, idf=index.idf(question))
-        grounded = add_best_passage(plain.text, plain.sentences, ex, plain.hits, plain.sources)
+        grounded = add_source_passages(plain.text, plain.sentences, ex, plain.hits, plain.sources)
         if grounded is not None:
             text, sentences = grounded
             out["grounded"] = replace(plain, text=text, sentences=sentences,

@@ -312,22 +312,24 @@ def _embed_and_store(
     return added, updated, warnings, repaired, batch.embedded
 
 
-def add_best_passage(
+def add_source_passages(
     text: str, checked: Sequence[Sentence], quotes: Extract, hits: Sequence[Hit], sources: Sequence[Hit]
 ) -> tuple[str, tuple[Sentence, ...]] | None:
-    """The "grounded" strategy: the answer with the best source passage added after it
-    (renumbered to its place in the prompt), and its sentences with the passage's; None
-    when the answer already says what the passage says or the passage was not in the prompt."""
-    if not quotes.sentences:
+    """The "grounded" strategy: the answer with the best source passages (the extractive
+    answer's) added after it, renumbered to their place in the prompt, and its sentences
+    with the passages'; None when the answer already says what every passage says or no
+    passage was in the prompt."""
+    added = []
+    for best in quotes.sentences:
+        hit = hits[best.citations[0] - 1]
+        numbers = [n for n, h in enumerate(sources, start=1) if h.chunk_id == hit.chunk_id]
+        if not numbers or support(best.text, text) >= SUPPORT_THRESHOLD:
+            continue
+        n = numbers[0]
+        added.append(replace(best, citations=(n,), quotes=tuple(replace(q, id=n) for q in best.quotes)))
+    if not added:
         return None
-    best = quotes.sentences[0]
-    hit = hits[best.citations[0] - 1]
-    numbers = [n for n, h in enumerate(sources, start=1) if h.chunk_id == hit.chunk_id]
-    if not numbers or support(best.text, text) >= SUPPORT_THRESHOLD:
-        return None
-    n = numbers[0]
-    added = replace(best, citations=(n,), quotes=tuple(replace(q, id=n) for q in best.quotes))
-    return f"{text}\n\nFrom the sources: {render([added])}", (*checked, added)
+    return f"{text}\n\nFrom the sources: {render(added)}", (*checked, *added)
 
 
 def _timings(t0: float, t1: float, t2: float) -> dict[str, float]:
@@ -474,7 +476,7 @@ class Index:
             return replace(quoted, strategy="fallback", draft=text, timings_ms={**quoted.timings_ms, "generate": (t2 - t1) * 1000})
         strategy = "abstain" if refused else "llm"
         if s.strategy == "grounded" and not refused:
-            grounded = add_best_passage(text, sentences, quotes, hits, prompt.sources)
+            grounded = add_source_passages(text, sentences, quotes, hits, prompt.sources)
             if grounded is not None:
                 if on_token:
                     on_token(grounded[0][len(text):])

@@ -85,3 +85,24 @@ def test_an_answer_that_already_says_it_gets_no_quote(index: Index):
     answer = grounded.ask("Why do cats purr when content?")
     assert answer.strategy == "llm" and "From the sources" not in answer.text
     assert [s.supported for s in answer.sentences] == [True]
+
+
+def test_grounded_adds_every_extracted_passage_the_answer_leaves_out():
+    from rag.pipeline import add_source_passages
+    from rag.types import Hit
+    from rag.types import Quote, Sentence
+    from rag.verify import Extract
+
+    def hit(n: int, text: str) -> Hit:
+        return Hit(rank=n, score=1.0, chunk_id=10 + n, source=f"s{n}.md", page=None, heading="", start=0,
+                   end=len(text), text=text)
+
+    hits = [hit(1, "LoRA trains two thin matrices A and B."), hit(2, "LoRA starts matrix B at zeros, matrix A at random.")]
+    quotes = Extract(tuple(Sentence(h.text, (n,), True, (Quote(n, h.source, None, 0, h.end, h.text, 1.0),))
+                           for n, h in enumerate(hits, start=1)), 1.0)
+    prompt_sources = hits[::-1]  # the prompt numbers them the other way round
+    text, sentences = add_source_passages("It trains two thin matrices A and B [2].", (), quotes, hits, prompt_sources)
+    # the passage the answer restates is not repeated; the other is added, renumbered to the prompt
+    assert text.endswith("From the sources: LoRA starts matrix B at zeros, matrix A at random. [1]")
+    assert [s.citations for s in sentences] == [(1,)]
+    assert add_source_passages("Anything.", (), quotes, hits, []) is None  # no passage was in the prompt
