@@ -35,28 +35,28 @@ EXIT_ERROR = 1
 EXIT_FILES_FAILED = 3
 EXIT_NOT_ANSWERABLE = 4
 
-IndexDir = typer.Option(None, "--index-dir", help="Index directory [env RAG_INDEX_DIR; default indexes/default].")
+IndexDir = typer.Option(None, "--index-dir", help="Index directory (env RAG_INDEX_DIR; default indexes/default).")
 EmbedModel = typer.Option(
-    None, "--embed-model", help="Local sentence-transformers model directory [env RAG_EMBED_MODEL]."
+    None, "--embed-model", help="Local sentence-transformers model directory (env RAG_EMBED_MODEL)."
 )
 JsonFlag = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else there.")
 Verbose = typer.Option(False, "--verbose", "-v", help="Log what the library does to stderr.")
-ModeOpt = typer.Option(None, "--mode", help="Retrieval: dense, lexical or hybrid [env RAG_MODE; default hybrid].")
+ModeOpt = typer.Option(None, "--mode", help="Retrieval: dense, lexical or hybrid (env RAG_MODE; default hybrid).")
 StrategyOpt = typer.Option(
     None, "--strategy",
     help="How to answer: grounded (the LLM's answer, plus the best source passage when it does not say it), "
     "llm (the LLM's answer alone) or extractive (source sentences, no LLM) (env RAG_STRATEGY, default grounded).",
 )
 # Options that `ask` and `chat` share.
-TopKOpt = typer.Option(None, "-k", "--top-k", help="Chunks to retrieve [env RAG_TOP_K; default 5].")
-ModelOpt = typer.Option(None, "--model", help="GGUF model file [env RAG_MODEL; default SmolLM2-135M-Instruct].")
+TopKOpt = typer.Option(None, "-k", "--top-k", help="Chunks to retrieve (env RAG_TOP_K; default 5).")
+ModelOpt = typer.Option(None, "--model", help="GGUF model file (env RAG_MODEL; default SmolLM2-135M-Instruct).")
 ContextTokensOpt = typer.Option(
-        None, "--context-tokens", help="Prompt + answer token budget, capped at the model's context [env RAG_CONTEXT_TOKENS]."
+        None, "--context-tokens", help="Prompt + answer token budget, capped at the model's context (env RAG_CONTEXT_TOKENS)."
     )
-MaxTokensOpt = typer.Option(None, "--max-tokens", help="Longest answer in tokens [env RAG_MAX_TOKENS].")
-TemperatureOpt = typer.Option(None, "--temperature", help="Sampling temperature; 0 is greedy [env RAG_TEMPERATURE].")
+MaxTokensOpt = typer.Option(None, "--max-tokens", help="Longest answer in tokens (env RAG_MAX_TOKENS).")
+TemperatureOpt = typer.Option(None, "--temperature", help="Sampling temperature; 0 is greedy (env RAG_TEMPERATURE).")
 MinScoreOpt = typer.Option(
-        None, "--min-score", help="Answer only if the best chunk's similarity reaches this [env RAG_MIN_SCORE; default 0.25]."
+        None, "--min-score", help="Answer only if the best chunk's similarity reaches this (env RAG_MIN_SCORE; default 0.25)."
     )
 ExtractiveOpt = typer.Option(
         False, "--extractive", help="Answer with the best-matching source sentences, without the LLM (instant)."
@@ -64,19 +64,19 @@ ExtractiveOpt = typer.Option(
 MinCoverageOpt = typer.Option(
     None, "--min-coverage",
     help="Answer only if a source passage covers this share of the question's words, rarer words weighing more "
-    "(env RAG_MIN_COVERAGE, default 0.25).",
+    "(env RAG_MIN_COVERAGE, default 0.2).",
 )
 WhereOpt = typer.Option(
     [], "--where", help="Filter hits: source=GLOB or type=EXT (repeatable; all must hold), e.g. --where type=pdf."
 )
 LlmOpt = typer.Option(
-    None, "--llm", help="Generation backend: llama.cpp (local GGUF) or openai (a server) [env RAG_LLM; default llama.cpp]."
+    None, "--llm", help="Generation backend: llama.cpp (local GGUF) or openai (a server) (env RAG_LLM; default llama.cpp)."
 )
 BaseUrlOpt = typer.Option(
-    None, "--base-url", help="OpenAI-compatible server for --llm openai, e.g. http://127.0.0.1:8080/v1 [env RAG_BASE_URL]."
+    None, "--base-url", help="OpenAI-compatible server for --llm openai, e.g. http://127.0.0.1:8080/v1 (env RAG_BASE_URL)."
 )
 LlmModelOpt = typer.Option(
-    None, "--llm-model", help="Model name to ask the server for [env RAG_LLM_MODEL; default the first it lists]."
+    None, "--llm-model", help="Model name to ask the server for (env RAG_LLM_MODEL; default the first it lists)."
 )
 
 
@@ -115,8 +115,8 @@ def ingest(
     paths: List[Path] = typer.Argument(..., help="Files and folders to ingest (folders recursively)."),
     index_dir: Optional[Path] = IndexDir,
     embed_model: Optional[str] = EmbedModel,
-    chunk_tokens: Optional[int] = typer.Option(None, help="Chunk size in embedder tokens [env RAG_CHUNK_TOKENS]."),
-    chunk_overlap: Optional[int] = typer.Option(None, help="Overlap between chunks in tokens [env RAG_CHUNK_OVERLAP]."),
+    chunk_tokens: Optional[int] = typer.Option(None, help="Chunk size in embedder tokens (env RAG_CHUNK_TOKENS)."),
+    chunk_overlap: Optional[int] = typer.Option(None, help="Overlap between chunks in tokens (env RAG_CHUNK_OVERLAP)."),
     pdf_password: List[str] = typer.Option([], "--pdf-password", help="Password to try on encrypted PDFs (repeatable)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Start the index afresh (needed to change embedder or chunking)."),
     include: List[str] = typer.Option([], "--include", help="Only files matching this glob (repeatable), e.g. '*.md'."),
@@ -272,7 +272,7 @@ def _snippet(text: str, width: int = 160) -> str:
 @app.command()
 def search(
     query: str = typer.Argument(..., help="What to look for."),
-    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="How many chunks to return [env RAG_TOP_K; default 5]."),
+    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="How many chunks to return (env RAG_TOP_K; default 5)."),
     index_dir: Optional[Path] = IndexDir,
     embed_model: Optional[str] = EmbedModel,
     mode: Optional[str] = ModeOpt,
@@ -501,9 +501,9 @@ def eval_command(
     llm: Optional[str] = LlmOpt,
     base_url: Optional[str] = BaseUrlOpt,
     llm_model: Optional[str] = LlmModelOpt,
-    model: Optional[str] = typer.Option(None, "--model", help="With --qa: GGUF model file [env RAG_MODEL]."),
+    model: Optional[str] = typer.Option(None, "--model", help="With --qa: GGUF model file (env RAG_MODEL)."),
     context_tokens: Optional[int] = typer.Option(
-        None, "--context-tokens", help="With --qa: prompt + answer token budget [env RAG_CONTEXT_TOKENS]."
+        None, "--context-tokens", help="With --qa: prompt + answer token budget (env RAG_CONTEXT_TOKENS)."
     ),
     strategy: Optional[str] = StrategyOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),

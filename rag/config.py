@@ -53,6 +53,9 @@ LLM_BACKENDS = ("llama.cpp", "openai")
 class Settings:
     index_dir: Path = Path("indexes/default")
     embed_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
+    # "auto": ONNX Runtime (exported once with torch, same vectors), torch if that fails;
+    # "onnx" or "torch" to insist on one (see rag/onnx_embed.py).
+    embed_runtime: str = "auto"
     llm_model: str | None = None  # None: the packaged SmolLM2-135M-Instruct GGUF
     llm_backend: str = "llama.cpp"  # "llama.cpp" (a local GGUF) or "openai" (a server)
     base_url: str | None = None  # the OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1
@@ -108,6 +111,8 @@ class Settings:
             raise ConfigError(f"mode must be dense, lexical or hybrid, got {self.mode!r}")
         if self.strategy not in ("llm", "grounded", "extractive"):
             raise ConfigError(f"strategy must be llm, grounded or extractive, got {self.strategy!r}")
+        if self.embed_runtime not in ("auto", "onnx", "torch"):
+            raise ConfigError(f"embed_runtime must be auto, onnx or torch, got {self.embed_runtime!r}")
         if self.fusion not in ("convex", "rrf"):
             raise ConfigError(f"fusion must be convex or rrf, got {self.fusion!r}")
         if self.batch_size < 1:

@@ -14,7 +14,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from .errors import MissingDependencyError, ModelNotFoundError
+from .errors import ConfigError, MissingDependencyError, ModelNotFoundError, RagError
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,28 @@ def resolve_embed_model(spec: str | None) -> tuple[str, Path]:
             "sentence-transformers model directory (models are never downloaded)"
         )
     return str(path.resolve()), path
+
+
+RUNTIMES = ("auto", "onnx", "torch")
+
+
+def make_embedder(spec: str | None = None, threads: int | None = None, runtime: str = "auto") -> Embedder:
+    """The embedder for a model: ONNX Runtime (rag/onnx_embed.py) unless `runtime` is
+    "torch"; "auto" falls back to torch when the ONNX path cannot run the model."""
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"embed_runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if runtime != "torch":
+        from .onnx_embed import OnnxEmbedder
+
+        try:
+            return OnnxEmbedder(spec, threads)
+        except ModelNotFoundError:
+            raise
+        except RagError as exc:
+            if runtime == "onnx":
+                raise
+            log.warning("embedding with torch: %s", exc)
+    return SentenceTransformerEmbedder(spec, threads)
 
 
 class SentenceTransformerEmbedder:

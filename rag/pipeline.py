@@ -18,7 +18,7 @@ from .chunking import chunk_page
 from .citations import citations_for, is_refusal, support, word_forms
 from .config import Settings
 from .discover import Input, discover
-from .embed import Embedder, SentenceTransformerEmbedder, resolve_embed_model
+from .embed import Embedder, make_embedder, resolve_embed_model
 from .errors import ConfigError, IndexMismatchError, LoaderError, RagError
 from .evaluate import (
     EvalResult, load_qa, load_qrels, load_queries, materialize, pick_split, run_queries, score_answers,
@@ -172,7 +172,7 @@ def _apply(
     if not plan.todo and not plan.removed and not rebuild:
         return unchanged  # nothing to embed: no model is loaded
 
-    embedder = embedder or SentenceTransformerEmbedder(settings.embed_model, settings.threads)
+    embedder = embedder or make_embedder(settings.embed_model, settings.threads, settings.embed_runtime)
     keep_old = plan.old is not None and not rebuild
     if keep_old:
         check_embedder(plan.old, embedder.name, embedder.dim)  # type: ignore[arg-type]
@@ -376,7 +376,7 @@ class Index:
         if self._embedder is None:
             name = self.store.manifest["embedder"]["name"]
             spec = None if name == resolve_embed_model(None)[0] else name
-            self._embedder = SentenceTransformerEmbedder(spec, self.settings.threads)
+            self._embedder = make_embedder(spec, self.settings.threads, self.settings.embed_runtime)
             if self._embedder.dim != self.store.dim:
                 raise IndexMismatchError(
                     f"embedder {name} gives {self._embedder.dim} dims, the index holds {self.store.dim}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -15,13 +16,25 @@ DATA = Path(__file__).resolve().parent / "data"
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def rag_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One cache folder for the whole session (set before module fixtures build their
+    indexes): the embedder's ONNX export is made once, and never in the user's cache."""
+    path = tmp_path_factory.mktemp("rag-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAG_CACHE_DIR", str(path))
+        yield path
+
+
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No RAG_* variable of the caller, the index under tmp_path, and no rag.toml of the checkout."""
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rag_cache: Path) -> Path:
+    """No RAG_* variable of the caller, the index under tmp_path, the session's cache, and
+    no rag.toml of the checkout."""
     for name in list(os.environ):
         if name.startswith("RAG_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_CACHE_DIR", str(rag_cache))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

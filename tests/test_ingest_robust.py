@@ -64,7 +64,7 @@ def test_pdf_password_opens_the_encrypted_file(tmp_path: Path):
 def test_cli_exit_status_is_non_zero_when_a_file_failed(tmp_path: Path, monkeypatch):
     import rag.pipeline
 
-    monkeypatch.setattr(rag.pipeline, "SentenceTransformerEmbedder", lambda *a, **k: HashEmbedder())
+    monkeypatch.setattr(rag.pipeline, "make_embedder", lambda *a, **k: HashEmbedder())
     docs = folder(tmp_path / "docs", {"ok.txt": "Fine words here.\n", "bad.txt": ""})
     result = runner.invoke(app, ["ingest", str(docs), "--index-dir", str(tmp_path / "idx")])
     assert result.exit_code == EXIT_FILES_FAILED

@@ -299,7 +299,7 @@ def test_index_ask_streams_through_the_server(tmp_path: Path, server: FakeServer
 @pytest.fixture
 def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI builds its embedder from the index; make that the hash embedder the index was built with."""
-    monkeypatch.setattr(rag.pipeline, "SentenceTransformerEmbedder", lambda *a, **k: HashEmbedder())
+    monkeypatch.setattr(rag.pipeline, "make_embedder", lambda *a, **k: HashEmbedder())
 
 
 def test_cli_ask_with_the_openai_backend(tmp_path: Path, server: FakeServer, fake_embedder: None, monkeypatch):
