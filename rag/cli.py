@@ -195,6 +195,7 @@ def _render_ingest(report: "IngestReport") -> None:
         ("added", len(report.added)), ("updated", len(report.updated)), ("removed", len(report.removed)),
         ("unchanged", len(report.unchanged)), ("failed", len(report.failed)),
         ("repaired text", len(report.repaired)), ("chunks embedded", report.chunks_embedded),
+        ("of them from the cache", report.chunks_from_cache),
         ("files in index", report.files), ("chunks in index", report.chunks),
         ("seconds", f"{report.seconds:.1f}"),
     ):

@@ -86,6 +86,8 @@ class Settings:
     # the best source passage when the answer does not already say it) or "extractive"
     # (source sentences only, no model). Chosen by bench/answer_strategies.py.
     strategy: str = "grounded"
+    # Reuse the vector of any text embedded before with the same model (rag/embed_cache.py).
+    embed_cache: bool = True
     threads: int | None = None  # None: every core this process may use
     batch_size: int = 32
     file_timeout: float = 120.0  # seconds one PDF may take to parse
@@ -204,3 +206,11 @@ def _coerce(name: str, raw: str, where: str) -> Any:
     except ValueError:
         raise ConfigError(f"{where}: {name} must be a number, got {raw!r}") from None
     return raw
+
+
+def cache_dir() -> Path:
+    """Where exports and caches live: RAG_CACHE_DIR, else $XDG_CACHE_HOME/rag, else ~/.cache/rag."""
+    if os.environ.get("RAG_CACHE_DIR"):
+        return Path(os.environ["RAG_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rag"

@@ -227,8 +227,9 @@ class LlamaCppGenerator:
             self._model_ctx = n_ctx
         return self._model
 
-    def stream(self, prompt: str, max_tokens: int, temperature: float, n_ctx: int) -> Iterator[str]:
-        """Yield the answer's text pieces as llama.cpp decodes them."""
+    def stream(self, prompt: str, max_tokens: int, temperature: float, n_ctx: int, stop: bool = True) -> Iterator[str]:
+        """Yield the answer's text pieces as llama.cpp decodes them (`stop=False`: go on
+        past the end-of-turn strings, for benchmarks)."""
         tokens = self.tokenize(prompt)
         if len(tokens) + max_tokens > min(n_ctx, self.context_size):
             raise RagError(
@@ -237,7 +238,7 @@ class LlamaCppGenerator:
         model = self._load(n_ctx)
         for part in model.create_completion(
             tokens, max_tokens=max_tokens, temperature=temperature, repeat_penalty=1.1,
-            stop=list(self.stops), stream=True, seed=0,
+            stop=list(self.stops) if stop else [], stream=True, seed=0,
         ):
             text = part["choices"][0]["text"]
             if text:

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .config import cache_dir
 from .embed import resolve_embed_model
 from .errors import MissingDependencyError, ModelNotFoundError, RagError
 
@@ -33,14 +34,6 @@ _PROBES = ["A context window is the text a model can see at once.", "FAISS store
 
 class UnsupportedModel(RagError):
     """The model directory holds something this adapter cannot run (the torch one can)."""
-
-
-def cache_dir() -> Path:
-    """RAG_CACHE_DIR, else $XDG_CACHE_HOME/rag, else ~/.cache/rag."""
-    if os.environ.get("RAG_CACHE_DIR"):
-        return Path(os.environ["RAG_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "rag"
 
 
 def _read_json(path: Path) -> Any:

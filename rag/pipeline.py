@@ -16,9 +16,10 @@ from typing import Any, Callable, Iterable, Sequence
 from . import store as store_mod
 from .chunking import chunk_page
 from .citations import citations_for, is_refusal, support, word_forms
-from .config import Settings
+from .config import Settings, cache_dir
 from .discover import Input, discover
 from .embed import Embedder, make_embedder, resolve_embed_model
+from .embed_cache import CachedEmbedder, cache_file
 from .errors import ConfigError, IndexMismatchError, LoaderError, RagError
 from .evaluate import (
     EvalResult, load_qa, load_qrels, load_queries, materialize, pick_split, run_queries, score_answers,
@@ -173,6 +174,7 @@ def _apply(
         return unchanged  # nothing to embed: no model is loaded
 
     embedder = embedder or make_embedder(settings.embed_model, settings.threads, settings.embed_runtime)
+    cached = CachedEmbedder(embedder, cache_file(cache_dir(), embedder)) if settings.embed_cache else None
     keep_old = plan.old is not None and not rebuild
     if keep_old:
         check_embedder(plan.old, embedder.name, embedder.dim)  # type: ignore[arg-type]
@@ -187,9 +189,13 @@ def _apply(
     writer = StoreWriter(index_dir, manifest, fresh=rebuild)  # type: ignore[arg-type]
     try:
         failed = list(plan.failed)
-        added, updated, warnings, repaired, embedded = _embed_and_store(
-            plan.todo, plan.old_files, writer, embedder, settings, passwords, failed, progress
-        )
+        try:
+            added, updated, warnings, repaired, embedded = _embed_and_store(
+                plan.todo, plan.old_files, writer, cached or embedder, settings, passwords, failed, progress
+            )
+        finally:
+            if cached:
+                cached.close()
         if not (added or updated or plan.removed or rebuild):  # every changed file failed
             writer.abort()
             return replace(unchanged, failed=tuple(failed), warnings=tuple(warnings))  # nothing to commit
@@ -203,7 +209,8 @@ def _apply(
     return IngestReport(
         added=tuple(added), updated=tuple(updated), removed=tuple(plan.removed), unchanged=tuple(plan.unchanged),
         failed=tuple(failed), warnings=tuple(warnings), repaired=tuple(repaired), files=len(writer.manifest["files"]),
-        chunks=int(writer.manifest["chunks"]), chunks_embedded=embedded, index_dir=str(index_dir),
+        chunks=int(writer.manifest["chunks"]), chunks_embedded=embedded,
+        chunks_from_cache=min(cached.hits, embedded) if cached else 0, index_dir=str(index_dir),
     )
 
 

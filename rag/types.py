@@ -181,6 +181,7 @@ class IngestReport:
     files: int = 0
     chunks: int = 0
     chunks_embedded: int = 0
+    chunks_from_cache: int = 0  # of chunks_embedded, those whose vector the embedding cache held
     seconds: float = 0.0
     index_dir: str = ""
 
@@ -197,6 +198,7 @@ class IngestReport:
             "warnings": [asdict(f) for f in self.warnings],
             "repaired": list(self.repaired),
             "chunks_embedded": self.chunks_embedded,
+            "chunks_from_cache": self.chunks_from_cache,
             "index_dir": self.index_dir,
             "paths": {
                 "added": list(self.added),

@@ -23,6 +23,7 @@ def rag_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("rag-cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAG_CACHE_DIR", str(path))
+        mp.setenv("RAG_EMBED_CACHE", "0")  # each test sees its own embedder calls (see isolated)
         yield path
 
 
@@ -35,6 +36,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rag_cache: Path) -
             monkeypatch.delenv(name)
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("RAG_CACHE_DIR", str(rag_cache))
+    # Each test sees its own embedder calls; tests/test_embed_cache.py turns the cache on.
+    monkeypatch.setenv("RAG_EMBED_CACHE", "0")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

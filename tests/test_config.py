@@ -26,7 +26,7 @@ def test_autouse_fixture_isolates_the_environment(tmp_path):
     import os
 
     assert Path.cwd() == tmp_path
-    assert {k for k in os.environ if k.startswith("RAG_")} == {"RAG_INDEX_DIR"}
+    assert {k for k in os.environ if k.startswith("RAG_")} == {"RAG_INDEX_DIR", "RAG_CACHE_DIR", "RAG_EMBED_CACHE"}
     assert Settings.load().index_dir == tmp_path / "index"
 
 

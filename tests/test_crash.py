@@ -219,7 +219,9 @@ def children():
 def start_child(world: World, children: list, **cfg: Any) -> subprocess.Popen:
     cfg = {"mode": "ingest", "docs": str(world.docs), "index": str(world.index),
            "markers": str(world.base / "markers"), **cfg}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    # No RAG_* setting of the caller, but the test session's cache folder and its choice
+    # of no embedding cache (every run embeds, so every embed-N point is reached).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") or k in ("RAG_CACHE_DIR", "RAG_EMBED_CACHE")}
     with open(world.base / "child.err", "ab") as err:
         proc = subprocess.Popen([sys.executable, str(CHILD), json.dumps(cfg)], cwd=world.base, env=env,
                                 stdout=subprocess.DEVNULL, stderr=err)
