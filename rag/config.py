@@ -86,6 +86,11 @@ class Settings:
     # the best source passage when the answer does not already say it) or "extractive"
     # (source sentences only, no model). Chosen by bench/answer_strategies.py.
     strategy: str = "grounded"
+    # From this many chunks a new index searches approximately (IVF) instead of exactly,
+    # and its vectors are kept as float32 or float16; both are recorded in the manifest
+    # when an index is created and kept by later ingests (rag/vector_index.py).
+    ann_from: int = 200_000
+    vector_storage: str = "float32"
     # Reuse the vector of any text embedded before with the same model (rag/embed_cache.py).
     embed_cache: bool = True
     threads: int | None = None  # None: every core this process may use
@@ -115,6 +120,10 @@ class Settings:
             raise ConfigError(f"strategy must be llm, grounded or extractive, got {self.strategy!r}")
         if self.embed_runtime not in ("auto", "onnx", "torch"):
             raise ConfigError(f"embed_runtime must be auto, onnx or torch, got {self.embed_runtime!r}")
+        if self.vector_storage not in ("float32", "float16"):
+            raise ConfigError(f"vector_storage must be float32 or float16, got {self.vector_storage!r}")
+        if self.ann_from < 1:
+            raise ConfigError(f"ann_from must be at least 1, got {self.ann_from}")
         if self.fusion not in ("convex", "rrf"):
             raise ConfigError(f"fusion must be convex or rrf, got {self.fusion!r}")
         if self.batch_size < 1:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from . import store as store_mod
+from . import vector_index
 from .chunking import chunk_page
 from .citations import citations_for, is_refusal, support, word_forms
 from .config import Settings, cache_dir
@@ -183,7 +184,7 @@ def _apply(
         "format_version": store_mod.FORMAT_VERSION,
         "embedder": {"name": embedder.name, "dim": embedder.dim, "max_tokens": embedder.max_tokens},
         "chunking": _chunking_manifest(settings),
-        "vectors": {"type": "IndexIDMap2(IndexFlatIP)", "metric": "inner_product", "normalized": True},
+        "vectors": vector_index.describe({"storage": settings.vector_storage, "ann_from": settings.ann_from}),
         "created_at": store_mod.now_iso(),
     }
     writer = StoreWriter(index_dir, manifest, fresh=rebuild)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ Layout of an index directory:
     CURRENT              name of the live generation, replaced atomically
     gen-000007/
         manifest.json    format version, embedder, chunking, per-file hashes
-        vectors.faiss    IndexIDMap2(IndexFlatIP): ids are chunk ids
+        vectors.faiss    flat or IVF FAISS index (rag/vector_index.py): ids are chunk ids
         chunks.sqlite    chunks(id, source, page, heading, start, end, text, tokens), pages,
                          chunks_fts: an FTS5 (BM25) index of the chunks, rowid = chunk id
 
@@ -32,6 +32,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from . import vector_index
 from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, MissingDependencyError
 from .types import Chunk, Hit, Page
 
@@ -131,6 +132,7 @@ class Store:
             try:
                 manifest = read_manifest(gen_dir)
                 vectors = _read_vectors(gen_dir / VECTORS)
+                vector_index.prepare(vectors, vector_index.describe(manifest.get("vectors")))
                 store = cls(index_dir, gen_dir, manifest, vectors)
             except (IndexCorruptError, sqlite3.OperationalError):
                 # A writer may have swept this generation right after we read CURRENT.
@@ -269,7 +271,8 @@ class StoreWriter:
             _copy_db(live / CHUNKS_DB, self.gen_dir / CHUNKS_DB)
             self._vectors = _read_vectors(live / VECTORS)
         else:
-            self._vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(int(manifest["embedder"]["dim"])))
+            storage = vector_index.describe(manifest.get("vectors"))["storage"]
+            self._vectors = vector_index.new_flat(int(manifest["embedder"]["dim"]), storage)
         self._db = sqlite3.connect(self.gen_dir / CHUNKS_DB)
         self._db.executescript(_SCHEMA)
         self.start_id = int(self.manifest["next_id"])
@@ -342,6 +345,8 @@ class StoreWriter:
         self._db.close()
         self.manifest["chunks"] = int(count)
         self.manifest["updated_at"] = now_iso()
+        # The index type follows the size (flat, or IVF past ann_from): rag/vector_index.py.
+        self._vectors, self.manifest["vectors"] = vector_index.fit(self._vectors, self.manifest.get("vectors") or {})
         faiss = _faiss()
         faiss.write_index(self._vectors, str(self.gen_dir / VECTORS))
         _write_atomic(self.gen_dir / MANIFEST, json.dumps(self.manifest, indent=2, sort_keys=True))
