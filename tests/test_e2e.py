@@ -88,8 +88,8 @@ def test_search_prints_ranked_results_for_people(index_dir: str):
 def test_ask_json_answers_with_citations_to_ingested_files(index_dir: str):
     data = run_json("ask", "Why does a RAG system split documents into chunks?", "--index-dir", index_dir)
     assert set(data) >= {"question", "answer", "answerable", "citations", "hits", "models", "timings_ms"}
-    assert data["strategy"] in ("llm", "fallback")
-    if data["strategy"] == "llm":  # kept only when some sentence is supported by its sources
+    assert data["strategy"] in ("llm", "llm+quote", "fallback")
+    if data["strategy"] != "fallback":  # kept only when some sentence is supported by its sources
         assert any(s["supported"] for s in data["sentences"])
     else:  # quotes from the sources instead, and the model's words kept aside
         assert data["llm_answer"] and all(s["supported"] for s in data["sentences"])
