@@ -60,7 +60,7 @@ def write_docs(folder: Path, n: int) -> int:
 
 def embed_texts(index_dir: Path) -> list[str]:
     """What the pipeline embedded, in chunk id order: heading + "\\n" + text when a heading exists."""
-    db = sqlite3.connect(store_mod._live_generation(index_dir) / store_mod.CHUNKS_DB)
+    db = sqlite3.connect(store_mod.live_generation(index_dir) / store_mod.CHUNKS_DB)
     try:
         rows = db.execute("SELECT heading, text FROM chunks ORDER BY id").fetchall()
     finally:

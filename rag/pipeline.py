@@ -227,7 +227,7 @@ class _Batcher:
 
     def __init__(self, writer: StoreWriter, embedder: Embedder, settings: Settings, progress: ProgressFn | None):
         self.writer, self.embedder, self.settings, self.progress = writer, embedder, settings, progress
-        self.size = settings.batch_size * 8
+        self.size = settings.batch_size * 8  # chunks per flush to the store
         self.chunks: list[Chunk] = []
         self.pages: list[Page] = []
         self.finished: list[tuple[str, FileRecord]] = []
