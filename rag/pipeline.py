@@ -179,6 +179,10 @@ def _apply(
     keep_old = plan.old is not None and not rebuild
     if keep_old:
         check_embedder(plan.old, embedder.name, embedder.dim)  # type: ignore[arg-type]
+        built = vector_index.describe(plan.old.get("vectors"))  # type: ignore[union-attr]
+        if (built["storage"], built["ann_from"]) != (settings.vector_storage, settings.ann_from):
+            log.warning("the index at %s keeps the vector storage it was built with (%s, IVF from %d chunks); "
+                        "ingest with --rebuild to change it", index_dir, built["storage"], built["ann_from"])
     manifest = plan.old if keep_old else {
         "format": store_mod.FORMAT,
         "format_version": store_mod.FORMAT_VERSION,
