@@ -51,6 +51,10 @@ def cited_numbers(text: str) -> list[int]:
     return seen
 
 
+def is_stop_word(word: str) -> bool:
+    return word.lower() in _STOP
+
+
 def content_words(text: str) -> set[str]:
     """Lowercased words minus stop words, lightly stemmed ("scores" -> "score")."""
     return set(word_forms(text))

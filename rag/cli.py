@@ -44,7 +44,7 @@ Verbose = typer.Option(False, "--verbose", "-v", help="Log what the library does
 ModeOpt = typer.Option(None, "--mode", help="Retrieval: dense, lexical or hybrid (env RAG_MODE; default hybrid).")
 StrategyOpt = typer.Option(
     None, "--strategy",
-    help="How to answer: grounded (the LLM's answer, plus the best source passage when it does not say it), "
+    help="How to answer: grounded (the LLM's answer, plus the source passages it does not say), "
     "llm (the LLM's answer alone) or extractive (source sentences, no LLM) (env RAG_STRATEGY, default grounded).",
 )
 # Options that `ask` and `chat` share.

@@ -85,7 +85,7 @@ class Settings:
     # against 28% for SmolLM2-135M's own words).
     fallback: bool = True
     # How `ask` answers: "llm" (the model's answer, checked), "grounded" (the same, plus
-    # the best source passage when the answer does not already say it) or "extractive"
+    # the extractive answer's passages it does not already say) or "extractive"
     # (source sentences only, no model). Chosen by bench/answer_strategies.py.
     strategy: str = "grounded"
     # From this many chunks a new index searches approximately (IVF) instead of exactly,

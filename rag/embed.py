@@ -64,6 +64,16 @@ def resolve_embed_model(spec: str | None) -> tuple[str, Path]:
 RUNTIMES = ("auto", "onnx", "torch")
 
 
+def model_fingerprint(path: Path) -> str:
+    """The model directory and its files' names, sizes and modification times: changes
+    when the model is replaced in place (keys the ONNX export and the embedding cache)."""
+    lines = [str(path.resolve())]
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        st = f.stat()
+        lines.append(f"{f.relative_to(path)} {st.st_size} {st.st_mtime_ns}")
+    return "\n".join(lines)
+
+
 def make_embedder(spec: str | None = None, threads: int | None = None, runtime: str = "auto") -> Embedder:
     """The embedder for a model: ONNX Runtime (rag/onnx_embed.py) unless `runtime` is
     "torch"; "auto" falls back to torch when the ONNX path cannot run the model."""
@@ -109,6 +119,7 @@ class SentenceTransformerEmbedder:
         except Exception as exc:  # a broken directory raises many kinds of errors
             raise ModelNotFoundError(f"cannot load embedding model {path}: {exc}") from None
         self.path = path
+        self.fingerprint = model_fingerprint(path)
         self.dim = int(self._model.get_embedding_dimension())
         # The model adds [CLS] and [SEP]; what is left is the room for our text.
         self.max_tokens = int(self._model.max_seq_length) - 2

@@ -28,8 +28,10 @@ _LOOKUP = 500  # hashes per SELECT (SQLite caps the number of parameters)
 
 
 def cache_file(folder: Path, embedder: Embedder) -> Path:
-    """One file per embedder name and dimension."""
-    key = hashlib.sha256(f"{embedder.name}\n{embedder.dim}".encode()).hexdigest()[:20]
+    """One file per embedder: its name, dimension and, when it has one, the fingerprint
+    of its model files, so a model replaced in place starts a new cache."""
+    fingerprint = getattr(embedder, "fingerprint", "")
+    key = hashlib.sha256(f"{embedder.name}\n{embedder.dim}\n{fingerprint}".encode()).hexdigest()[:20]
     return folder / "embeddings" / f"{key}.sqlite"
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .config import cache_dir
-from .embed import resolve_embed_model
+from .embed import model_fingerprint, resolve_embed_model
 from .errors import MissingDependencyError, ModelNotFoundError, RagError
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,7 @@ def _layout(path: Path) -> tuple[str, bool, int]:
 def export_path(path: Path) -> Path:
     """Where the export of this model directory lives: named by the directory's files
     (names, sizes, modification times), so a changed model gets a new export."""
-    digest = hashlib.sha256(f"{EXPORT_VERSION}\n{path.resolve()}\n".encode())
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        st = f.stat()
-        digest.update(f"{f.relative_to(path)} {st.st_size} {st.st_mtime_ns}\n".encode())
+    digest = hashlib.sha256(f"{EXPORT_VERSION}\n{model_fingerprint(path)}".encode())
     return cache_dir() / "onnx" / digest.hexdigest()[:20] / "model.onnx"
 
 
@@ -101,10 +98,10 @@ def export(path: Path, target: Path) -> Path:
             return self.inner(input_ids=input_ids, attention_mask=attention_mask,
                               token_type_ids=token_type_ids).last_hidden_state
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     axes = {n: {0: "batch", 1: "tokens"} for n in names}
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on shapes it treats as fixed
             torch.onnx.export(
@@ -113,14 +110,15 @@ def export(path: Path, target: Path) -> Path:
             )
         got = OnnxEmbedder(None, model_path=path, onnx_file=tmp).embed(_PROBES)
         want = reference.embed(_PROBES)
-        worst = float(np.min(np.sum(got * want, axis=1)))
+        unit = np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1)
+        worst = float(np.min(np.sum(got * want, axis=1) / np.maximum(unit, 1e-12)))
         if worst < MATCH:
             raise RagError(f"the ONNX export of {path} does not match torch (cosine {worst:.6f}); not kept")
         os.replace(tmp, target)
     except Exception as exc:
         if isinstance(exc, RagError):
             raise
-        raise RagError(f"cannot export {path} to ONNX: {exc}") from None
+        raise RagError(f"cannot export {path} to ONNX in {target.parent}: {exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
     log.info("exported %s to %s", path, target)
@@ -151,6 +149,7 @@ class OnnxEmbedder:
             raise UnsupportedModel(f"{path} has no tokenizer.json, which the ONNX runtime needs")
         self.pooling, self.normalize, max_len = _layout(path)
         self.path = path
+        self.fingerprint = model_fingerprint(path)
         self.max_tokens = max_len - 2  # [CLS] and [SEP]
         onnx_file = onnx_file or export_path(path)
         if not onnx_file.is_file():
@@ -214,6 +213,7 @@ class OnnxEmbedder:
         else:
             weights = mask[:, :, None].astype(np.float32)
             vecs = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        if self.normalize:
-            vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        # Unit length always, as the torch adapter (normalize_embeddings=True) gives and the
+        # inner-product index assumes, whether or not the model has a Normalize module.
+        vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         return vecs.astype(np.float32)

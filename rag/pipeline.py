@@ -175,7 +175,6 @@ def _apply(
         return unchanged  # nothing to embed: no model is loaded
 
     embedder = embedder or make_embedder(settings.embed_model, settings.threads, settings.embed_runtime)
-    cached = CachedEmbedder(embedder, cache_file(cache_dir(), embedder)) if settings.embed_cache else None
     keep_old = plan.old is not None and not rebuild
     if keep_old:
         check_embedder(plan.old, embedder.name, embedder.dim)  # type: ignore[arg-type]
@@ -194,6 +193,7 @@ def _apply(
     writer = StoreWriter(index_dir, manifest, fresh=rebuild)  # type: ignore[arg-type]
     try:
         failed = list(plan.failed)
+        cached = CachedEmbedder(embedder, cache_file(cache_dir(), embedder)) if settings.embed_cache else None
         try:
             added, updated, warnings, repaired, embedded = _embed_and_store(
                 plan.todo, plan.old_files, writer, cached or embedder, settings, passwords, failed, progress

@@ -132,7 +132,7 @@ class Store:
             try:
                 manifest = read_manifest(gen_dir)
                 vectors = _read_vectors(gen_dir / VECTORS)
-                vector_index.prepare(vectors, vector_index.describe(manifest.get("vectors")))
+                _prepare(vectors, manifest, gen_dir)
                 store = cls(index_dir, gen_dir, manifest, vectors)
             except (IndexCorruptError, sqlite3.OperationalError):
                 # A writer may have swept this generation right after we read CURRENT.
@@ -237,6 +237,15 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _prepare(vectors: Any, manifest: dict[str, Any], gen_dir: Path) -> None:
+    try:
+        vector_index.prepare(vectors, vector_index.describe(manifest.get("vectors")))
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise IndexCorruptError(
+            f"{gen_dir / MANIFEST} does not describe {gen_dir / VECTORS} ({exc!r}); rebuild the index with --rebuild"
+        ) from None
 
 
 def _read_vectors(path: Path) -> Any:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .citations import (
-    ATTRIBUTION_THRESHOLD, cited_numbers, content_words, is_instruction, sentence_spans, sentences, strip_citations,
+    ATTRIBUTION_THRESHOLD, cited_numbers, content_words, is_instruction, is_stop_word, sentence_spans, sentences,
+    strip_citations,
 )
 from .types import Hit, Quote, Sentence
 
@@ -163,15 +164,18 @@ def missing_terms(question: str, sources: Sequence[Hit]) -> tuple[str, ...]:
 
 def _mentions(lowered: str, word: str) -> bool:
     """Whether lowercased text names the term: whole, all its hyphen/dot parts, its letter
-    and digit parts ("float32": "32-bit floats") or, for an acronym, spelled out ("FLOPs":
-    "floating-point operations")."""
+    and digit parts each at the start of a word ("float32": "32-bit floats") or, for an
+    acronym of three letters or more, spelled out ("FLOPs": "floating-point operations")."""
     term = word.lower()
     if term in lowered or all(part in lowered for part in re.split(r"[-/.]", term) if part):
         return True
     parts = re.findall(r"[a-z]+|[0-9]+", term)
-    if len(parts) > 1 and all(len(p) > 1 and p in lowered for p in parts):
+    if len(parts) > 1 and all(
+        len(p) > 1 and re.search(rf"\b{p}" + (r"\b" if p.isdigit() else ""), lowered) for p in parts
+    ):
         return True
-    return _is_acronym(word) and _spelled_out(lowered, re.sub(r"s$", "", term))
+    stem = re.sub(r"s$", "", word)  # the plural of an acronym is a lowercase s: FLOPs, LLMs
+    return _is_acronym(word) and len(stem) >= 3 and _spelled_out(lowered, stem.lower())
 
 
 def _is_acronym(word: str) -> bool:
@@ -180,14 +184,15 @@ def _is_acronym(word: str) -> bool:
 
 
 def _spelled_out(lowered: str, acronym: str) -> bool:
-    """Whether two or more consecutive words of the text begin with successive pieces of
-    the acronym: "lstm" in "long short-term memory", "flop" in "floating-point operations"."""
+    """Whether two or more consecutive words of the text, none a stop word, begin with
+    successive pieces of the acronym: "lstm" in "long short-term memory", "flop" in
+    "floating-point operations" (but "aws" not in "as we saw")."""
     words = re.findall(r"[a-z]+", lowered)
 
     def spells(rest: str, j: int) -> bool:
         if not rest:
             return True
-        w = words[j] if j < len(words) else ""
+        w = words[j] if j < len(words) and not is_stop_word(words[j]) else ""
         return any(spells(rest[n:], j + 1) for n in range(min(len(w), len(rest)), 0, -1) if w[:n] == rest[:n])
 
     return any(w.startswith(acronym[0]) and not w.startswith(acronym) and spells(acronym, i)

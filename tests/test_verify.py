@@ -96,6 +96,11 @@ def test_a_name_may_be_written_another_way_in_the_source():
     # a capitalised word is not an acronym, and every part of a split term must be there
     assert lacks("What is the context of Claude 3 Opus?", "Most of the text is plain and used so.") == ("claude", "3", "opus")
     assert lacks("How fast is float16?", "Stored as 32-bit floats they take 3 GB.") == ("float16",)
+    # parts must start words, and a spelling-out needs three letters and no stop words
+    assert lacks("What is int64?", "It holds 64 tokens in floating point.") == ("int64",)
+    assert lacks("What does DNS resolve?", "We do not know.") == ("dns",)
+    assert lacks("Does AWS host it?", "It is large, as we saw.") == ("aws",)
+    assert lacks("Is ML hard?", "They make little sense.") == ("ml",)
 
 
 def test_content_words_fold_word_forms_but_not_stop_words():
