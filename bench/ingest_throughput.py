@@ -68,9 +68,9 @@ def embed_texts(index_dir: Path) -> list[str]:
     return [f"{h}\n{t}" if h else t for h, t in rows]
 
 
-def run_pipeline(docs: Path, index_dir: Path, embedder) -> tuple[float, int]:
+def run_pipeline(docs: Path, index_dir: Path, embedder, workers: int = 0) -> tuple[float, int]:
     # the defaults, untouched by rag.toml / RAG_* variables; no cache, so every chunk is embedded
-    settings = Settings(index_dir=index_dir, embed_cache=False)
+    settings = Settings(index_dir=index_dir, embed_cache=False, workers=workers)
     t = time.perf_counter()
     report = ingest([docs], settings=settings, embedder=embedder)
     seconds = time.perf_counter() - t
@@ -91,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=700, help="SciFact abstracts to ingest (default 700)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side (default 2)")
+    parser.add_argument("--workers", type=int, default=0, help="ingest --workers for the pipeline runs (default 0)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="rag-bench-throughput-"))
@@ -105,6 +106,7 @@ def main() -> None:
         embedder.embed(["warm-up"] * 4)
         model.encode(["warm-up"] * 4, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
         print(f"machine: {machine()}; torch threads {_torch_threads()}; pipeline embedder {type(embedder).__name__}")
+        print(f"workers: {args.workers}")
         print(f"input: {args.docs} SciFact abstracts, {size / 1e6:.2f} MB; model load {load:.1f} s (not timed below)")
 
         pipe: list[float] = []
@@ -113,7 +115,7 @@ def main() -> None:
         chunks = 0
         for r in range(args.repeats):
             index_dir = tmp / f"index-{r}"
-            seconds, chunks = run_pipeline(docs, index_dir, embedder)
+            seconds, chunks = run_pipeline(docs, index_dir, embedder, args.workers)
             pipe.append(seconds)
             if not texts:
                 texts = embed_texts(index_dir)

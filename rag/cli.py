@@ -121,6 +121,9 @@ def ingest(
     rebuild: bool = typer.Option(False, "--rebuild", help="Start the index afresh (needed to change embedder or chunking)."),
     include: List[str] = typer.Option([], "--include", help="Only files matching this glob (repeatable), e.g. '*.md'."),
     exclude: List[str] = typer.Option([], "--exclude", help="Skip files matching this glob (repeatable), e.g. 'drafts/*'."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", help="Processes that load and chunk files while the embedder runs (env RAG_WORKERS, default 0)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = JsonFlag,
     verbose: bool = Verbose,
@@ -131,7 +134,8 @@ def ingest(
         from .pipeline import ingest as run_ingest
 
         settings = _settings(
-            index_dir=index_dir, embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap
+            index_dir=index_dir, embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+            workers=workers,
         )
         with _progress(enabled=not quiet and err.is_terminal) as on_progress:
             report = run_ingest(

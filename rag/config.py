@@ -93,6 +93,9 @@ class Settings:
     # when an index is created and kept by later ingests (rag/vector_index.py).
     ann_from: int = 200_000
     vector_storage: str = "float32"
+    # Processes that load and chunk files ahead of the embedder during ingest (0: the
+    # ingest process does it itself, between embedding batches); rag/prefetch.py.
+    workers: int = 0
     # Reuse the vector of any text embedded before with the same model (rag/embed_cache.py).
     embed_cache: bool = True
     threads: int | None = None  # None: every core this process may use
@@ -127,6 +130,8 @@ class Settings:
             raise ConfigError(f"embed_runtime must be auto, onnx or torch, got {self.embed_runtime!r}")
         if self.vector_storage not in ("float32", "float16"):
             raise ConfigError(f"vector_storage must be float32 or float16, got {self.vector_storage!r}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be 0 or more, got {self.workers}")
         if self.ann_from < 1:
             raise ConfigError(f"ann_from must be at least 1, got {self.ann_from}")
         if self.fusion not in ("convex", "rrf"):

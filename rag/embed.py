@@ -120,6 +120,7 @@ class SentenceTransformerEmbedder:
             raise ModelNotFoundError(f"cannot load embedding model {path}: {exc}") from None
         self.path = path
         self.fingerprint = model_fingerprint(path)
+        self.tokenizer_file = path / "tokenizer.json" if (path / "tokenizer.json").is_file() else None
         self.dim = int(self._model.get_embedding_dimension())
         # The model adds [CLS] and [SEP]; what is left is the room for our text.
         self.max_tokens = int(self._model.max_seq_length) - 2

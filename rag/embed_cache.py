@@ -42,6 +42,7 @@ class CachedEmbedder:
         self.inner = inner
         self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
         self.path = path
+        self.tokenizer_file = getattr(inner, "tokenizer_file", None)
         self.hits = 0  # texts answered from the cache, for the report
         self._db: sqlite3.Connection | None = None
         try:

@@ -150,6 +150,7 @@ class OnnxEmbedder:
         self.pooling, self.normalize, max_len = _layout(path)
         self.path = path
         self.fingerprint = model_fingerprint(path)
+        self.tokenizer_file = path / "tokenizer.json"  # what ingest workers count tokens with
         self.max_tokens = max_len - 2  # [CLS] and [SEP]
         onnx_file = onnx_file or export_path(path)
         if not onnx_file.is_file():

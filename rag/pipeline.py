@@ -27,6 +27,7 @@ from .evaluate import (
 )
 from .llm import Generator, make_generator
 from .loaders import REPAIRED_NOTE, iter_pages
+from .prefetch import Prefetcher
 from .prompt import NOT_FOUND, Prompt, build_prompt
 from .retrieve import Retriever, Where
 from .verify import SUPPORT_THRESHOLD, Extract, extract, render, verify
@@ -291,33 +292,53 @@ def _embed_and_store(
     warnings: list[FileFailure] = []
     repaired: list[str] = []
     batch = _Batcher(writer, embedder, settings, progress)
-    for n, (item, digest) in enumerate(todo, start=1):
-        if progress:
-            progress(Progress("load", n - 1, len(todo), item.source))
-        notes: list[str] = []
-        pages = 0
-        chunks = 0
-        try:
-            for page in iter_pages(item.path, item.source, notes, passwords, settings.file_timeout):
-                page_chunks = chunk_page(page, embedder.count_tokens, limit, settings.chunk_overlap)
-                pages += page.offset == 0
-                chunks += len(page_chunks)
-                batch.add([page], page_chunks)
-        except LoaderError as exc:
-            batch.drop(item.source)
-            failed.append(FileFailure(item.source, exc.reason))
-            continue
-        if REPAIRED_NOTE in notes:
-            repaired.append(item.source)
-        warnings.extend(FileFailure(item.source, note) for note in notes if note != REPAIRED_NOTE)
-        try:
-            size = item.path.stat().st_size
-        except OSError:
-            size = 0
-        batch.finish(item.source, FileRecord(
-            sha256=digest, chunks=chunks, pages=pages, bytes=size, root=item.root, ingested_at=store_mod.now_iso(),
-        ))
-        (updated if item.source in old_files else added).append(item.source)
+    tokenizer_file = getattr(embedder, "tokenizer_file", None)
+    prefetcher = (
+        Prefetcher(settings.workers, tokenizer_file, limit, settings.chunk_overlap, passwords, settings.file_timeout)
+        if settings.workers > 0 and tokenizer_file is not None and len(todo) > 1 else None
+    )
+    ahead = prefetcher.results((item.path, item.source) for item, _ in todo) if prefetcher else None
+    try:
+        for n, (item, digest) in enumerate(todo, start=1):
+            if progress:
+                progress(Progress("load", n - 1, len(todo), item.source))
+            loaded = next(ahead) if ahead is not None else None
+            notes: list[str] = []
+            pages = 0
+            chunks = 0
+            try:
+                if loaded is not None:  # loaded and chunked by a worker process
+                    notes.extend(loaded.notes)
+                    if loaded.error is not None:
+                        raise LoaderError(item.source, loaded.error)
+                    for page, page_chunks in zip(loaded.pages, loaded.chunks):
+                        pages += page.offset == 0
+                        chunks += len(page_chunks)
+                        batch.add([page], page_chunks)
+                else:
+                    for page in iter_pages(item.path, item.source, notes, passwords, settings.file_timeout):
+                        page_chunks = chunk_page(page, embedder.count_tokens, limit, settings.chunk_overlap)
+                        pages += page.offset == 0
+                        chunks += len(page_chunks)
+                        batch.add([page], page_chunks)
+            except LoaderError as exc:
+                batch.drop(item.source)
+                failed.append(FileFailure(item.source, exc.reason))
+                continue
+            if REPAIRED_NOTE in notes:
+                repaired.append(item.source)
+            warnings.extend(FileFailure(item.source, note) for note in notes if note != REPAIRED_NOTE)
+            try:
+                size = item.path.stat().st_size
+            except OSError:
+                size = 0
+            batch.finish(item.source, FileRecord(
+                sha256=digest, chunks=chunks, pages=pages, bytes=size, root=item.root, ingested_at=store_mod.now_iso(),
+            ))
+            (updated if item.source in old_files else added).append(item.source)
+    finally:
+        if prefetcher:
+            prefetcher.close()
     if progress and todo:
         progress(Progress("load", len(todo), len(todo), ""))
     batch.flush()

@@ -1,0 +1,126 @@
+"""Loading and chunking in worker processes, ahead of the embedder (`ingest --workers`).
+
+`Prefetcher.results(items)` yields one `Loaded` per file, in the order given, while up
+to `2 x workers` files ahead are being loaded and chunked in `workers` processes; the
+caller embeds and stores meanwhile, so parsing no longer waits for the embedder or the
+other way round. Everything that writes stays in the caller: a killed ingest behaves as
+before.
+
+Workers count tokens with the embedder's own `tokenizer.json` (the tokenizers library,
+no model), so their chunks are the ones the caller would have cut. Each parses in its
+own main thread, so the PDF time limit (SIGALRM) still holds. A file larger than
+IN_PROCESS_BYTES is not sent to a worker (its pages would all travel back at once):
+the caller gets None for it and loads it itself, streamed page by page.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from .chunking import chunk_page
+from .errors import LoaderError
+from .loaders import iter_pages
+from .types import Chunk, Page
+
+IN_PROCESS_BYTES = 20_000_000
+
+
+@dataclass(frozen=True)
+class Loaded:
+    pages: tuple[Page, ...]
+    chunks: tuple[tuple[Chunk, ...], ...]  # per page
+    notes: tuple[str, ...]
+    error: str | None = None  # the LoaderError's reason when the file could not be read
+
+
+_counter: Any = None
+
+
+def _start(tokenizer_file: str) -> None:
+    global _counter
+    from tokenizers import Tokenizer
+
+    _counter = Tokenizer.from_file(tokenizer_file)
+    _counter.no_padding()
+    _counter.no_truncation()
+
+
+def _count(texts: Sequence[str]) -> list[int]:
+    if not texts:
+        return []
+    return [len(e.ids) for e in _counter.encode_batch(list(texts), add_special_tokens=False)]
+
+
+def _load(path: str, source: str, passwords: tuple[str, ...], time_limit: float | None, limit: int,
+          overlap: int) -> Loaded:
+    notes: list[str] = []
+    pages: list[Page] = []
+    chunks: list[tuple[Chunk, ...]] = []
+    try:
+        for page in iter_pages(Path(path), source, notes, passwords, time_limit):
+            pages.append(page)
+            chunks.append(tuple(chunk_page(page, _count, limit, overlap)))
+    except LoaderError as exc:
+        return Loaded((), (), tuple(notes), exc.reason)
+    return Loaded(tuple(pages), tuple(chunks), tuple(notes))
+
+
+class Prefetcher:
+    def __init__(self, workers: int, tokenizer_file: Path, limit: int, overlap: int,
+                 passwords: Sequence[str], time_limit: float | None) -> None:
+        self.workers = workers
+        self.args = (tuple(passwords), time_limit, limit, overlap)
+        self.pool = ProcessPoolExecutor(workers, initializer=_start, initargs=(str(tokenizer_file),))
+
+    def results(self, items: Iterable[tuple[Path, str]]) -> Iterator[Loaded | None]:
+        """One result per (path, source), in order; None: load it in the caller (too big,
+        or the worker pool broke)."""
+        pending: deque[Future | None] = deque()
+        todo = iter(items)
+        broken = False
+
+        def submit() -> bool:
+            nonlocal broken
+            item = next(todo, None)
+            if item is None:
+                return False
+            path, source = item
+            if broken or _size(path) > IN_PROCESS_BYTES:
+                pending.append(None)
+                return True
+            try:
+                pending.append(self.pool.submit(_load, str(path), source, *self.args))
+            except (BrokenProcessPool, RuntimeError):
+                broken = True
+                pending.append(None)
+            return True
+
+        while len(pending) < 2 * self.workers and submit():
+            pass
+        while pending:
+            future = pending.popleft()
+            submit()
+            if future is None:
+                yield None
+                continue
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                broken = True  # a parser crashed its process: this and later files load in the caller
+                yield None
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
