@@ -27,8 +27,8 @@ DEFAULT_CHUNK_OVERLAP = 32
 DEFAULT_MIN_SCORE = 0.25
 DEFAULT_MIN_COVERAGE = 0.2
 
-# llama.cpp prefills SmolLM2-135M at about 200 tokens/s on 2 cores, so every prompt
-# token costs ~5 ms before the first answer token. bench/context_curve.py measured the
+# llama.cpp prefills SmolLM2-135M at 230-345 tokens/s on 2 cores (bench/ttft.py), so
+# every prompt token costs ~3 ms before the first answer token. bench/context_curve.py measured the
 # question set from 768 to 3072 tokens of context: 768 (about 3.6 of the top 5 chunks
 # after the answer's 192 tokens and the template) answered as accurately as 1536
 # (0.90), with citation precision 0.95 against 0.96, and its first token came after
