@@ -49,6 +49,9 @@ _ENV_ALIASES = {
     "llm_backend": "RAG_LLM", "llm_model_name": "RAG_LLM_MODEL",
 }
 LLM_BACKENDS = ("llama.cpp", "openai")
+EMBED_RUNTIMES = ("auto", "onnx", "torch")  # rag/embed.py make_embedder
+VECTOR_STORAGES = ("float32", "float16")  # rag/vector_index.py
+DEFAULT_ANN_FROM = 200_000  # chunks from which a new index is IVF, not flat (rag/vector_index.py)
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class Settings:
     # From this many chunks a new index searches approximately (IVF) instead of exactly,
     # and its vectors are kept as float32 or float16; both are recorded in the manifest
     # when an index is created and kept by later ingests (rag/vector_index.py).
-    ann_from: int = 200_000
+    ann_from: int = DEFAULT_ANN_FROM
     vector_storage: str = "float32"
     # Processes that load and chunk files ahead of the embedder during ingest (0: the
     # ingest process does it itself, between embedding batches); rag/prefetch.py.
@@ -126,9 +129,9 @@ class Settings:
             raise ConfigError(f"mode must be dense, lexical or hybrid, got {self.mode!r}")
         if self.strategy not in ("llm", "grounded", "extractive"):
             raise ConfigError(f"strategy must be llm, grounded or extractive, got {self.strategy!r}")
-        if self.embed_runtime not in ("auto", "onnx", "torch"):
+        if self.embed_runtime not in EMBED_RUNTIMES:
             raise ConfigError(f"embed_runtime must be auto, onnx or torch, got {self.embed_runtime!r}")
-        if self.vector_storage not in ("float32", "float16"):
+        if self.vector_storage not in VECTOR_STORAGES:
             raise ConfigError(f"vector_storage must be float32 or float16, got {self.vector_storage!r}")
         if self.workers < 0:
             raise ConfigError(f"workers must be 0 or more, got {self.workers}")

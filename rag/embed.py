@@ -14,6 +14,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
+from .config import EMBED_RUNTIMES
 from .errors import ConfigError, MissingDependencyError, ModelNotFoundError, RagError
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,6 @@ def resolve_embed_model(spec: str | None) -> tuple[str, Path]:
     return str(path.resolve()), path
 
 
-RUNTIMES = ("auto", "onnx", "torch")
-
-
 def model_fingerprint(path: Path) -> str:
     """The model directory and its files' names, sizes and modification times: changes
     when the model is replaced in place (keys the ONNX export and the embedding cache)."""
@@ -77,8 +75,8 @@ def model_fingerprint(path: Path) -> str:
 def make_embedder(spec: str | None = None, threads: int | None = None, runtime: str = "auto") -> Embedder:
     """The embedder for a model: ONNX Runtime (rag/onnx_embed.py) unless `runtime` is
     "torch"; "auto" falls back to torch when the ONNX path cannot run the model."""
-    if runtime not in RUNTIMES:
-        raise ConfigError(f"embed_runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if runtime not in EMBED_RUNTIMES:
+        raise ConfigError(f"embed_runtime must be one of {', '.join(EMBED_RUNTIMES)}, got {runtime!r}")
     if runtime != "torch":
         from .onnx_embed import OnnxEmbedder
 

@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from .config import DEFAULT_ANN_FROM, VECTOR_STORAGES
+
 log = logging.getLogger(__name__)
 
-DEFAULT_ANN_FROM = 200_000
 RECALL_TARGET = 0.97  # measured at build time; margin over the 0.95 the benchmark requires
-STORAGES = ("float32", "float16")
+STORAGES = VECTOR_STORAGES
 _CALIBRATION_QUERIES = 200
 _TRAIN_PER_CELL = 40  # training points per cell (FAISS warns below 39)
 _KMEANS_ITERATIONS = 10
