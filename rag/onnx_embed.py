@@ -45,8 +45,8 @@ def _read_json(path: Path) -> Any:
         raise ModelNotFoundError(f"cannot read {path}: {exc}") from None
 
 
-def _layout(path: Path) -> tuple[str, bool, int]:
-    """(pooling, normalise, max_seq_length) of a sentence-transformers directory."""
+def _layout(path: Path) -> tuple[str, int]:
+    """(pooling, max_seq_length) of a sentence-transformers directory."""
     modules = _read_json(path / "modules.json") or []
     kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
     pooling_dir = next((m.get("path", "") for m in modules if m.get("type", "").endswith("Pooling")), "1_Pooling")
@@ -64,13 +64,18 @@ def _layout(path: Path) -> tuple[str, bool, int]:
     st = _read_json(path / "sentence_bert_config.json") or {}
     config = _read_json(path / "config.json") or {}
     max_len = int(st.get("max_seq_length") or config.get("max_position_embeddings") or 512)
-    return pooling, "Normalize" in kinds, max_len
+    return pooling, max_len
 
 
-def export_path(path: Path) -> Path:
+def _spec_for(path: Path) -> str | None:
+    """The embed_model setting that names this directory (None: the packaged default)."""
+    return None if path == resolve_embed_model(None)[1] else str(path)
+
+
+def export_path(path: Path, fingerprint: str | None = None) -> Path:
     """Where the export of this model directory lives: named by the directory's files
-    (names, sizes, modification times), so a changed model gets a new export."""
-    digest = hashlib.sha256(f"{EXPORT_VERSION}\n{model_fingerprint(path)}".encode())
+    (`model_fingerprint`, passed in when already known), so a changed model gets a new export."""
+    digest = hashlib.sha256(f"{EXPORT_VERSION}\n{fingerprint or model_fingerprint(path)}".encode())
     return cache_dir() / "onnx" / digest.hexdigest()[:20] / "model.onnx"
 
 
@@ -83,7 +88,7 @@ def export(path: Path, target: Path) -> Path:
         import torch
     except ImportError as exc:
         raise MissingDependencyError(f"torch is needed once, to export the embedder to ONNX ({exc})") from None
-    reference = SentenceTransformerEmbedder(str(path) if path != resolve_embed_model(None)[1] else None)
+    reference = SentenceTransformerEmbedder(_spec_for(path))
     transformer = reference._model[0].auto_model.eval()
     names = ["input_ids", "attention_mask", "token_type_ids"]
     sample = reference._tokenizer(["an example sentence"], return_tensors="pt")
@@ -125,6 +130,23 @@ def export(path: Path, target: Path) -> Path:
     return target
 
 
+def counting_tokenizer(tokenizer_file: Path) -> Any:
+    """A tokenizers Tokenizer that neither pads nor truncates: for counting tokens."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_file))
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+def count_tokens_with(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """Word pieces per text, without special tokens, as sentence-transformers counts them."""
+    if not texts:
+        return []
+    return [len(e.ids) for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+
+
 class OnnxEmbedder:
     """Any supported local sentence-transformers model, through onnxruntime.
 
@@ -135,11 +157,7 @@ class OnnxEmbedder:
         self, spec: str | None = None, threads: int | None = None, *, model_path: Path | None = None,
         onnx_file: Path | None = None,
     ) -> None:
-        if model_path is None:
-            self.name, path = resolve_embed_model(spec)
-        else:
-            path = model_path
-            self.name = resolve_embed_model(None)[0] if path == resolve_embed_model(None)[1] else str(path.resolve())
+        self.name, path = resolve_embed_model(spec if model_path is None else _spec_for(model_path))
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
@@ -147,12 +165,12 @@ class OnnxEmbedder:
             raise MissingDependencyError(f"onnxruntime and tokenizers are needed for the ONNX embedder ({exc})") from None
         if not (path / "tokenizer.json").is_file():
             raise UnsupportedModel(f"{path} has no tokenizer.json, which the ONNX runtime needs")
-        self.pooling, self.normalize, max_len = _layout(path)
+        self.pooling, max_len = _layout(path)
         self.path = path
         self.fingerprint = model_fingerprint(path)
         self.tokenizer_file = path / "tokenizer.json"  # what ingest workers count tokens with
         self.max_tokens = max_len - 2  # [CLS] and [SEP]
-        onnx_file = onnx_file or export_path(path)
+        onnx_file = onnx_file or export_path(path, self.fingerprint)
         if not onnx_file.is_file():
             export(path, onnx_file)
         options = ort.SessionOptions()
@@ -167,16 +185,12 @@ class OnnxEmbedder:
         self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_len)
-        self._counter = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self._counter.no_padding()
-        self._counter.no_truncation()
+        self._counter = counting_tokenizer(self.tokenizer_file)
         self._pad = self._tokenizer.token_to_id("[PAD]") or 0
         self.dim = int(self._session.get_outputs()[0].shape[-1] or self.embed(["x"]).shape[1])
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+        return count_tokens_with(self._counter, texts)
 
     def embed(
         self, texts: Sequence[str], batch_size: int = 32, progress: Callable[[int], None] | None = None

@@ -26,6 +26,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from .chunking import chunk_page
 from .errors import LoaderError
 from .loaders import iter_pages
+from .onnx_embed import count_tokens_with, counting_tokenizer
 from .types import Chunk, Page
 
 IN_PROCESS_BYTES = 20_000_000
@@ -44,17 +45,11 @@ _counter: Any = None
 
 def _start(tokenizer_file: str) -> None:
     global _counter
-    from tokenizers import Tokenizer
-
-    _counter = Tokenizer.from_file(tokenizer_file)
-    _counter.no_padding()
-    _counter.no_truncation()
+    _counter = counting_tokenizer(Path(tokenizer_file))
 
 
 def _count(texts: Sequence[str]) -> list[int]:
-    if not texts:
-        return []
-    return [len(e.ids) for e in _counter.encode_batch(list(texts), add_special_tokens=False)]
+    return count_tokens_with(_counter, texts)
 
 
 def _load(path: str, source: str, passwords: tuple[str, ...], time_limit: float | None, limit: int,

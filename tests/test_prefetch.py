@@ -13,6 +13,7 @@ from fakes import HashEmbedder
 
 from rag import Settings, ingest
 from rag.embed import default_embed_path
+from rag.onnx_embed import count_tokens_with, counting_tokenizer
 from rag.store import live_generation
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -23,16 +24,12 @@ class TokenizerHashEmbedder(HashEmbedder):
     real embedders do; workers count with the same file."""
 
     def __init__(self) -> None:
-        from tokenizers import Tokenizer
-
         super().__init__()
         self.tokenizer_file = default_embed_path() / "tokenizer.json"
-        self._tok = Tokenizer.from_file(str(self.tokenizer_file))
-        self._tok.no_padding()
-        self._tok.no_truncation()
+        self._tok = counting_tokenizer(self.tokenizer_file)
 
     def count_tokens(self, texts):
-        return [len(e.ids) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)] if texts else []
+        return count_tokens_with(self._tok, texts)
 
 
 def folder(tmp_path: Path) -> Path:
