@@ -15,7 +15,6 @@ from typing import Any, Callable, Iterable, Sequence
 
 from . import store as store_mod
 from . import vector_index
-from .chunking import chunk_page
 from .citations import citations_for, is_refusal, support, word_forms
 from .config import Settings, cache_dir
 from .discover import Input, discover
@@ -26,8 +25,8 @@ from .evaluate import (
     EvalResult, load_qa, load_qrels, load_queries, materialize, pick_split, run_queries, score_answers,
 )
 from .llm import Generator, make_generator
-from .loaders import REPAIRED_NOTE, iter_pages
-from .prefetch import Prefetcher
+from .loaders import REPAIRED_NOTE
+from .prefetch import Prefetcher, page_chunks
 from .prompt import NOT_FOUND, Prompt, build_prompt
 from .retrieve import Retriever, Where
 from .verify import SUPPORT_THRESHOLD, Extract, extract, render, verify
@@ -309,18 +308,14 @@ def _embed_and_store(
             try:
                 if loaded is not None:  # loaded and chunked by a worker process
                     notes.extend(loaded.notes)
-                    if loaded.error is not None:
-                        raise LoaderError(item.source, loaded.error)
-                    for page, page_chunks in zip(loaded.pages, loaded.chunks):
-                        pages += page.offset == 0
-                        chunks += len(page_chunks)
-                        batch.add([page], page_chunks)
+                    pairs = loaded.pairs(item.source)
                 else:
-                    for page in iter_pages(item.path, item.source, notes, passwords, settings.file_timeout):
-                        page_chunks = chunk_page(page, embedder.count_tokens, limit, settings.chunk_overlap)
-                        pages += page.offset == 0
-                        chunks += len(page_chunks)
-                        batch.add([page], page_chunks)
+                    pairs = page_chunks(item.path, item.source, notes, passwords, settings.file_timeout,
+                                        embedder.count_tokens, limit, settings.chunk_overlap)
+                for page, page_chunks_ in pairs:
+                    pages += page.offset == 0
+                    chunks += len(page_chunks_)
+                    batch.add([page], page_chunks_)
             except LoaderError as exc:
                 batch.drop(item.source)
                 failed.append(FileFailure(item.source, exc.reason))

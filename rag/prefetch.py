@@ -1,4 +1,5 @@
-"""Loading and chunking in worker processes, ahead of the embedder (`ingest --workers`).
+"""Loading and chunking a file (`page_chunks`), in process or in worker processes ahead
+of the embedder (`ingest --workers`).
 
 `Prefetcher.results(items)` yields one `Loaded` per file, in the order given, while up
 to `2 x workers` files ahead are being loaded and chunked in `workers` processes; the
@@ -21,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .chunking import chunk_page
 from .errors import LoaderError
@@ -38,6 +39,22 @@ class Loaded:
     chunks: tuple[tuple[Chunk, ...], ...]  # per page
     notes: tuple[str, ...]
     error: str | None = None  # the LoaderError's reason when the file could not be read
+
+    def pairs(self, source: str) -> Iterator[tuple[Page, Sequence[Chunk]]]:
+        """The pages with their chunks, as `page_chunks` yields them in process; raises
+        the worker's LoaderError again, here."""
+        if self.error is not None:
+            raise LoaderError(source, self.error)
+        yield from zip(self.pages, self.chunks)
+
+
+def page_chunks(
+    path: Path, source: str, notes: list[str], passwords: Iterable[str], time_limit: float | None,
+    count: Callable[[Sequence[str]], list[int]], limit: int, overlap: int,
+) -> Iterator[tuple[Page, Sequence[Chunk]]]:
+    """Each page of a file that has text, with its chunks (raises LoaderError)."""
+    for page in iter_pages(path, source, notes, passwords, time_limit):
+        yield page, chunk_page(page, count, limit, overlap)
 
 
 _counter: Any = None
@@ -58,9 +75,9 @@ def _load(path: str, source: str, passwords: tuple[str, ...], time_limit: float 
     pages: list[Page] = []
     chunks: list[tuple[Chunk, ...]] = []
     try:
-        for page in iter_pages(Path(path), source, notes, passwords, time_limit):
+        for page, page_chunks_ in page_chunks(Path(path), source, notes, passwords, time_limit, _count, limit, overlap):
             pages.append(page)
-            chunks.append(tuple(chunk_page(page, _count, limit, overlap)))
+            chunks.append(tuple(page_chunks_))
     except LoaderError as exc:
         return Loaded((), (), tuple(notes), exc.reason)
     return Loaded(tuple(pages), tuple(chunks), tuple(notes))
