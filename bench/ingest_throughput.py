@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine  # noqa: E402
-from rag import store as store_mod  # noqa: E402
+from rag.stores import faiss as store_mod  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.embed import SentenceTransformerEmbedder, make_embedder  # noqa: E402
 from rag.pipeline import ingest  # noqa: E402

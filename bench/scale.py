@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine  # noqa: E402
 from rag import vector_index as vi  # noqa: E402
-from rag.store import _faiss  # noqa: E402
+from rag.stores.faiss import _faiss  # noqa: E402
 
 DIM = 384
 POINT_NOISE = 2.0

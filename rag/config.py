@@ -6,6 +6,7 @@ Built once per command and passed down; nothing reads the environment after that
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -52,11 +53,18 @@ LLM_BACKENDS = ("llama.cpp", "openai")
 EMBED_RUNTIMES = ("auto", "onnx", "torch")  # rag/embed.py make_embedder
 VECTOR_STORAGES = ("float32", "float16")  # rag/vector_index.py
 DEFAULT_ANN_FROM = 200_000  # chunks from which a new index is IVF, not flat (rag/vector_index.py)
+STORES = ("faiss", "milvus")  # rag/stores/
 
 
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = Path("indexes/default")
+    # Where the index lives: "faiss" (files under index_dir) or "milvus" (collections in a
+    # Milvus database: a local milvus-lite file, or a server/cluster URL); rag/stores/.
+    store: str = "faiss"
+    milvus_uri: str | None = None  # None: index_dir/milvus.db (milvus-lite)
+    milvus_collection: str = "rag"  # prefix of the index's collections
+    milvus_token: str | None = field(default=None, repr=False)  # "user:password" or an API key
     embed_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     # "auto": ONNX Runtime (exported once with torch, same vectors), torch if that fails;
     # "onnx" or "torch" to insist on one (see rag/onnx_embed.py).
@@ -154,6 +162,18 @@ class Settings:
             raise ConfigError(f"base_url must start with http:// or https://, got {self.base_url!r}")
         if self.llm_timeout <= 0:
             raise ConfigError(f"llm_timeout must be positive, got {self.llm_timeout}")
+        if self.store not in STORES:
+            raise ConfigError(f"store (--store) must be one of {', '.join(STORES)}, got {self.store!r}")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_collection):
+            raise ConfigError(
+                f"milvus_collection must be letters, digits and underscores (not starting with a digit), "
+                f"got {self.milvus_collection!r}"
+            )
+
+    @property
+    def milvus_target(self) -> str:
+        """The Milvus URI to use: the setting, else a milvus-lite file in index_dir."""
+        return self.milvus_uri or str(self.index_dir / "milvus.db")
 
     @property
     def n_threads(self) -> int:

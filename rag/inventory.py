@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import store as store_mod
 from .errors import RagError
-from .store import FileRecord, Store, StoreWriter
+from .config import Settings
+from .stores import Backend, FileRecord, backend_for
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Listing:
     bytes_on_disk: int
     last_ingest: str | None
     chunking: dict[str, Any]
+    store: str = "faiss"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,17 +38,26 @@ class Listing:
             "last_ingest": self.last_ingest,
             "chunking": self.chunking,
             "index_dir": self.index_dir,
+            "store": self.store,
         }
 
 
-def list_index(index_dir: str | Path) -> Listing:
-    store = Store.open(Path(index_dir))
+def _backend(where: Settings | str | Path) -> Backend:
+    """The settings' backend; a bare path means a FAISS index directory."""
+    if isinstance(where, Settings):
+        return backend_for(where)
+    return backend_for(Settings(index_dir=Path(where)), "faiss")
+
+
+def list_index(where: Settings | str | Path) -> Listing:
+    backend = _backend(where)
+    store = backend.open()
     try:
         m = store.manifest
         return Listing(
-            index_dir=str(index_dir), files=store.files(), embedder=m["embedder"]["name"], dim=int(m["embedder"]["dim"]),
-            chunks=int(m["chunks"]), bytes_on_disk=store_mod.bytes_on_disk(Path(index_dir)),
-            last_ingest=m.get("last_ingest"), chunking=m["chunking"],
+            index_dir=backend.location, files=store.files(), embedder=m["embedder"]["name"],
+            dim=int(m["embedder"]["dim"]), chunks=int(m["chunks"]), bytes_on_disk=backend.bytes_on_disk() or 0,
+            last_ingest=m.get("last_ingest"), chunking=m["chunking"], store=backend.name,
         )
     finally:
         store.close()
@@ -67,24 +77,24 @@ def _targets(spec: str, files: dict[str, FileRecord]) -> list[str]:
     return sorted(out)
 
 
-def remove(paths: Iterable[str], index_dir: str | Path) -> list[str]:
+def remove(paths: Iterable[str], where: Settings | str | Path) -> list[str]:
     """Take files (or every file under a folder) out of the index; returns their names.
 
     Raises:
         RagError: a path names nothing in the index (then nothing is removed).
     """
-    index_dir = Path(index_dir)
-    with store_mod.write_lock(index_dir):
-        live = store_mod.live_generation(index_dir)
-        manifest = store_mod.read_manifest(live)
+    backend = _backend(where)
+    with backend.write_lock():
+        backend.sweep()
+        manifest = backend.read_manifest()
         files = {k: FileRecord(**v) for k, v in manifest.get("files", {}).items()}
         chosen: list[str] = []
         for spec in paths:
             hits = _targets(spec, files)
             if not hits:
-                raise RagError(f"{spec} is not in the index at {index_dir} (see `rag list`)")
+                raise RagError(f"{spec} is not in the index at {backend.location} (see `rag list`)")
             chosen.extend(h for h in hits if h not in chosen)
-        writer = StoreWriter(index_dir, manifest)
+        writer = backend.writer(manifest)
         try:
             for source in chosen:
                 writer.remove_source(source)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from . import store as store_mod
+from .stores import Backend, FileRecord, Store, Writer, backend_for
+from .stores import records as store_mod
 from . import vector_index
 from .citations import citations_for, is_refusal, support, word_forms
 from .config import Settings, cache_dir
@@ -30,7 +31,6 @@ from .prefetch import Prefetcher, page_chunks
 from .prompt import NOT_FOUND, Prompt, build_prompt
 from .retrieve import Retriever, Where
 from .verify import SUPPORT_THRESHOLD, Extract, extract, render, verify
-from .store import FileRecord, Store, StoreWriter
 from .types import Answer, Chunk, FileFailure, Hit, IngestReport, Page, Progress, Sentence
 
 log = logging.getLogger(__name__)
@@ -116,20 +116,22 @@ def ingest(
     inputs, roots = discover(paths, include, exclude)
     if not inputs:
         raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {_suffix_list()})")
-    with store_mod.write_lock(settings.index_dir):
-        store_mod.sweep(settings.index_dir)  # what a killed earlier run left behind
-        plan = _plan(inputs, roots, settings, embedder, rebuild)
-        report = _apply(plan, settings, embedder, passwords, rebuild, progress)
+    backend = backend_for(settings)
+    with backend.write_lock():
+        backend.sweep()  # what a killed earlier run left behind
+        plan = _plan(inputs, roots, settings, backend, embedder, rebuild)
+        report = _apply(plan, settings, backend, embedder, passwords, rebuild, progress)
     return replace(report, seconds=time.perf_counter() - started)
 
 
 def _plan(
-    inputs: list[Input], roots: list[str], settings: Settings, embedder: Embedder | None, rebuild: bool
+    inputs: list[Input], roots: list[str], settings: Settings, backend: Backend, embedder: Embedder | None,
+    rebuild: bool,
 ) -> _Plan:
     old: dict[str, Any] | None = None
-    if store_mod.exists(settings.index_dir):
+    if backend.exists():
         try:
-            old = store_mod.read_manifest(store_mod.live_generation(settings.index_dir))
+            old = backend.read_manifest()
         except RagError:
             if not rebuild:  # a damaged index can only be started afresh
                 raise
@@ -161,12 +163,13 @@ def _plan(
 def _apply(
     plan: _Plan,
     settings: Settings,
+    backend: Backend,
     embedder: Embedder | None,
     passwords: Sequence[str],
     rebuild: bool,
     progress: ProgressFn | None,
 ) -> IngestReport:
-    index_dir = settings.index_dir
+    index_dir = backend.location
     unchanged = IngestReport(
         unchanged=tuple(plan.unchanged), failed=tuple(plan.failed), files=len(plan.old_files),
         chunks=int((plan.old or {}).get("chunks", 0)), index_dir=str(index_dir),
@@ -190,7 +193,7 @@ def _apply(
         "vectors": vector_index.describe({"storage": settings.vector_storage, "ann_from": settings.ann_from}),
         "created_at": store_mod.now_iso(),
     }
-    writer = StoreWriter(index_dir, manifest, fresh=rebuild)  # type: ignore[arg-type]
+    writer = backend.writer(manifest, fresh=rebuild)  # type: ignore[arg-type]
     try:
         failed = list(plan.failed)
         cached = CachedEmbedder(embedder, cache_file(cache_dir(), embedder)) if settings.embed_cache else None
@@ -229,7 +232,7 @@ class _Batcher:
     """Collects chunks across files and embeds them in large batches; a file is recorded
     as finished only once all of its chunks are stored. Memory holds at most one batch."""
 
-    def __init__(self, writer: StoreWriter, embedder: Embedder, settings: Settings, progress: ProgressFn | None):
+    def __init__(self, writer: Writer, embedder: Embedder, settings: Settings, progress: ProgressFn | None):
         self.writer, self.embedder, self.settings, self.progress = writer, embedder, settings, progress
         self.size = settings.batch_size * 8  # chunks per flush to the store
         self.chunks: list[Chunk] = []
@@ -278,7 +281,7 @@ class _Batcher:
 def _embed_and_store(
     todo: list[tuple[Input, str]],
     old_files: dict[str, FileRecord],
-    writer: StoreWriter,
+    writer: Writer,
     embedder: Embedder,
     settings: Settings,
     passwords: Sequence[str],
@@ -384,7 +387,7 @@ class Index:
             check_embedder(store.manifest, embedder.name, embedder.dim)
         elif settings.embed_model is not None and resolve_embed_model(settings.embed_model)[0] != built["name"]:
             raise IndexMismatchError(
-                f"the index at {store.index_dir} was built with embedder {built['name']}, "
+                f"the index at {store.location} was built with embedder {built['name']}, "
                 f"not {settings.embed_model}; drop --embed-model or rebuild with --rebuild"
             )
 
@@ -397,7 +400,7 @@ class Index:
         generator: Generator | None = None,
     ) -> "Index":
         settings = _settings(settings, index_dir)
-        return cls(Store.open(settings.index_dir), settings, embedder, generator)
+        return cls(backend_for(settings).open(), settings, embedder, generator)
 
     @property
     def embedder(self) -> Embedder:

@@ -11,7 +11,6 @@ type, fetching deeper until k survive. Hits that repeat most of a better hit's s
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from fnmatch import fnmatch
 from pathlib import PurePosixPath
@@ -21,7 +20,8 @@ import numpy as np
 
 from .embed import Embedder
 from .errors import ConfigError
-from .store import Store
+from .lexical import fts_query  # noqa: F401  (re-exported: tests and old callers)
+from .stores import Store
 from .types import Hit
 
 MODES = ("dense", "lexical", "hybrid")
@@ -29,14 +29,6 @@ FUSIONS = ("convex", "rrf")
 # Both lists are always fetched this deep for fusion, so a score's rescaling does not
 # depend on k; with 300 it measured 0.736, with 50 0.732.
 FUSION_DEPTH = 200
-_WORD = re.compile(r"[^\W_]+")
-_STOP = frozenset(
-    "a an and are as at be been but by can could did do does for from had has have how i if in into is it its "
-    "me my of on or our so than that the their them then there these they this to was we were what when where "
-    "which while who whom why will with would you your".split()
-)
-
-
 @dataclass(frozen=True)
 class Where:
     """Hit filters: every given condition must hold."""
@@ -66,12 +58,6 @@ class Where:
             return False
         suffix = PurePosixPath(source).suffix.lower().lstrip(".")
         return not self.types or suffix in self.types or (suffix == "markdown" and "md" in self.types)
-
-
-def fts_query(text: str) -> str:
-    """A natural-language question -> an FTS5 expression: its content words, OR-ed."""
-    words = dict.fromkeys(w for w in _WORD.findall(text.lower()) if len(w) > 1 and w not in _STOP)
-    return " OR ".join(f'"{w}"' for w in words)
 
 
 def rrf(rankings: Sequence[Sequence[tuple[int, float]]], k: int = 60) -> list[tuple[int, float]]:
@@ -121,7 +107,7 @@ class Retriever:
         qvec = self.embedder.embed([query])
         depth = max(4 * k, 50)
         while True:
-            hits = self._ranked(query, qvec, mode, depth)
+            hits = self._ranked(query, qvec, mode, depth, where)
             kept: list[Hit] = []
             by_page: dict[tuple[str, int | None], list[Hit]] = {}
             for hit in hits:
@@ -139,10 +125,10 @@ class Retriever:
         sims = self.store.vectors_of([h.chunk_id for h in kept]) @ qvec[0] if kept else np.zeros(0)
         return [replace(h, rank=i, similarity=float(s)) for i, (h, s) in enumerate(zip(kept, sims), start=1)]
 
-    def _ranked(self, query: str, qvec: np.ndarray, mode: str, depth: int) -> list[Hit]:
+    def _ranked(self, query: str, qvec: np.ndarray, mode: str, depth: int, where: Where | None) -> list[Hit]:
         fetch = max(depth, FUSION_DEPTH) if mode == "hybrid" else depth
-        dense = self.store.search(qvec, fetch)[0] if mode != "lexical" else []
-        lexical = self.store.lexical_search(fts_query(query), fetch) if mode != "dense" else []
+        dense = self.store.search(qvec, fetch, where)[0] if mode != "lexical" else []
+        lexical = self.store.lexical_search(query, fetch, where) if mode != "dense" else []
         if mode == "dense":
             ranked = dense
         elif mode == "lexical":

@@ -36,7 +36,7 @@ _KMEANS_ITERATIONS = 10
 
 
 def _faiss() -> Any:
-    from .store import _faiss as load
+    from .stores.faiss import _faiss as load
 
     return load()
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 from fakes import HashEmbedder  # noqa: E402
-from rag import store as store_mod  # noqa: E402
+from rag.stores import faiss as store_mod  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.pipeline import ingest  # noqa: E402
 

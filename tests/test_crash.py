@@ -29,10 +29,10 @@ import pytest
 
 from crash_child import crash_settings
 from fakes import HashEmbedder
-from rag import store as store_mod
+from rag.stores import faiss as store_mod
 from rag.errors import IndexLockedError, IndexNotFoundError
 from rag.pipeline import Index, ingest
-from rag.store import Store
+from rag.stores.faiss import Store
 
 CHILD = Path(__file__).resolve().with_name("crash_child.py")
 DELAY = 0.04  # seconds the slow child embedder sleeps per chunk (batch_size is 1)

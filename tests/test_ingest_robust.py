@@ -16,7 +16,7 @@ from rag import loaders
 from rag.cli import EXIT_FILES_FAILED, app
 from rag.errors import LoaderError, RagError
 from rag.inventory import list_index, remove
-from rag.store import Store
+from rag.stores.faiss import Store
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ from rag.config import Settings
 from rag.errors import ConfigError, IndexMismatchError, RagError
 from rag.pipeline import Index, ingest
 from rag.prompt import NOT_FOUND
-from rag.store import Store
+from rag.stores.faiss import Store
 from test_store import TEXTS, make_folder, settings
 
 
@@ -310,7 +310,7 @@ def test_a_file_that_keeps_failing_writes_no_new_generation(tmp_path):
 
 def test_a_second_writer_is_refused_at_once_while_readers_keep_working(tmp_path):
     from rag.errors import IndexLockedError
-    from rag.store import write_lock
+    from rag.stores.faiss import write_lock
 
     docs = make_folder(tmp_path / "docs")
     s = settings(tmp_path)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from fakes import HashEmbedder
-from rag import store as store_mod
+from rag.stores import faiss as store_mod
 from rag.config import Settings
 from rag.errors import IndexCorruptError, IndexNotFoundError
 from rag.pipeline import Index, ingest
-from rag.store import FileRecord, Store, StoreWriter
+from rag.stores.faiss import FileRecord, Store, StoreWriter
 from rag.types import Chunk, Page
 
 TEXTS = {

@@ -14,7 +14,7 @@ from rag import Settings, ingest
 from rag import vector_index as vi
 from rag.errors import ConfigError
 from rag.pipeline import Index
-from rag.store import Store, live_generation
+from rag.stores.faiss import Store, live_generation
 
 
 def clustered(n: int, dim: int = 48, seed: int = 0) -> np.ndarray:

@@ -32,12 +32,12 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import vector_index
-from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, MissingDependencyError
-from .types import Chunk, Hit, Page
+from .. import vector_index
+from ..errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, MissingDependencyError
+from ..types import Chunk, Hit, Page
+from ..lexical import fts_query
+from .records import FORMAT, FORMAT_VERSION, FileRecord, check_manifest, new_ids, now_iso
 
-FORMAT = "rag-index"
-FORMAT_VERSION = 2  # 2: chunks_fts, the lexical (BM25) index
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
@@ -62,20 +62,6 @@ def _faiss() -> Any:
     except ImportError:
         raise MissingDependencyError("faiss is not installed: pip install faiss-cpu") from None
     return faiss
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    sha256: str
-    chunks: int
-    pages: int
-    bytes: int
-    root: str
-    ingested_at: str
 
 
 def exists(index_dir: Path) -> bool:
@@ -104,14 +90,7 @@ def read_manifest(gen_dir: Path) -> dict[str, Any]:
         raise IndexCorruptError(f"{path} is missing; rebuild the index with --rebuild") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IndexCorruptError(f"{path} is damaged ({exc}); rebuild the index with --rebuild") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise IndexCorruptError(f"{path} is not a rag index manifest")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise IndexCorruptError(
-            f"{path} has format version {data.get('format_version')}, this rag reads {FORMAT_VERSION}; "
-            "rebuild the index with --rebuild"
-        )
-    return data
+    return check_manifest(data, str(path))
 
 
 class Store:
@@ -167,15 +146,21 @@ class Store:
     def files(self) -> dict[str, FileRecord]:
         return {k: FileRecord(**v) for k, v in self.manifest.get("files", {}).items()}
 
-    def search(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        """Top-k (chunk id, inner product) per query row."""
+    @property
+    def location(self) -> str:
+        return str(self.index_dir)
+
+    def search(self, query_vectors: np.ndarray, k: int, where: Any = None) -> list[list[tuple[int, float]]]:
+        """Top-k (chunk id, inner product) per query row. `where` is a hint only: the
+        retriever filters hits itself, and a flat scan gains nothing from it."""
         if self.size == 0:
             return [[] for _ in range(len(query_vectors))]
         scores, ids = self._vectors.search(np.ascontiguousarray(query_vectors, dtype=np.float32), min(k, self.size))
         return [[(int(i), float(s)) for i, s in zip(row_i, row_s) if i >= 0] for row_i, row_s in zip(ids, scores)]
 
-    def lexical_search(self, match: str, k: int) -> list[tuple[int, float]]:
-        """Top-k (chunk id, BM25 score; higher is better) for an FTS5 MATCH expression."""
+    def lexical_search(self, query: str, k: int, where: Any = None) -> list[tuple[int, float]]:
+        """Top-k (chunk id, BM25 score; higher is better) for a question's content words."""
+        match = fts_query(query)
         if not match:
             return []
         try:
@@ -234,6 +219,29 @@ class Store:
             'SELECT text FROM pages WHERE source = ? AND page IS ? ORDER BY "offset"', (source, page)
         ).fetchall()
         return "".join(r[0] for r in rows) if rows else None
+
+    def export(self, batch: int = 4096) -> Iterator[tuple[list[int], list[Chunk], np.ndarray]]:
+        """Every chunk with its id and stored vector, in id order, a batch at a time."""
+        last = -1
+        while True:
+            rows = self._db.execute(
+                'SELECT id, source, page, heading, start, "end", text, tokens FROM chunks WHERE id > ? '
+                "ORDER BY id LIMIT ?", (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            ids = [int(r[0]) for r in rows]
+            chunks = [Chunk(text=r[6], source=r[1], page=r[2], heading=r[3], start=r[4], end=r[5], tokens=r[7])
+                      for r in rows]
+            yield ids, chunks, self.vectors_of(ids)
+            last = ids[-1]
+
+    def pages(self) -> Iterator[Page]:
+        """Every stored page (or segment of a large text file)."""
+        for source, page, offset, text in self._db.execute(
+            'SELECT source, page, "offset", text FROM pages ORDER BY source, page, "offset"'
+        ):
+            yield Page(source=source, page=page, offset=offset, text=text, kind="text")
 
     def close(self) -> None:
         self._db.close()
@@ -307,15 +315,14 @@ class StoreWriter:
             self.manifest["files"].pop(source, None)
         return len(ids)
 
-    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Store chunks (of any files) with their vectors; they count once finish_file runs."""
+    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, ids: Sequence[int] | None = None) -> None:
+        """Store chunks (of any files) with their vectors; they count once finish_file runs.
+        `ids` keeps the ids chunks had in another index (rag migrate); by default they get new ones."""
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
         if not chunks:
             return
-        first = int(self.manifest["next_id"])
-        ids = np.arange(first, first + len(chunks), dtype=np.int64)
-        self.manifest["next_id"] = first + len(chunks)
+        ids = new_ids(self.manifest, len(chunks), ids)
         self._vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         self._db.executemany(
             'INSERT INTO chunks (id, source, page, heading, start, "end", text, tokens) VALUES (?,?,?,?,?,?,?,?)',
@@ -448,3 +455,37 @@ def _fsync(path: Path) -> None:
 
 def bytes_on_disk(index_dir: Path) -> int:
     return sum(p.stat().st_size for p in Path(index_dir).rglob("*") if p.is_file())
+
+
+class FaissBackend:
+    """The FAISS store as a `rag.stores.Backend`: an index directory."""
+
+    name = "faiss"
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = Path(index_dir)
+
+    @property
+    def location(self) -> str:
+        return str(self.index_dir)
+
+    def exists(self) -> bool:
+        return exists(self.index_dir)
+
+    def read_manifest(self) -> dict[str, Any]:
+        return read_manifest(live_generation(self.index_dir))
+
+    def open(self) -> Store:
+        return Store.open(self.index_dir)
+
+    def writer(self, manifest: dict[str, Any], fresh: bool = False) -> StoreWriter:
+        return StoreWriter(self.index_dir, manifest, fresh=fresh)
+
+    def write_lock(self) -> contextlib.AbstractContextManager[None]:
+        return write_lock(self.index_dir)
+
+    def sweep(self) -> None:
+        sweep(self.index_dir)
+
+    def bytes_on_disk(self) -> int | None:
+        return bytes_on_disk(self.index_dir)
