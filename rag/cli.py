@@ -36,6 +36,14 @@ EXIT_FILES_FAILED = 3
 EXIT_NOT_ANSWERABLE = 4
 
 IndexDir = typer.Option(None, "--index-dir", help="Index directory (env RAG_INDEX_DIR; default indexes/default).")
+StoreOpt = typer.Option(None, "--store", help="Where the index lives: faiss or milvus (env RAG_STORE; default faiss).")
+MilvusUriOpt = typer.Option(
+    None, "--milvus-uri",
+    help="Milvus database: a milvus-lite file (*.db) or a server URL (env RAG_MILVUS_URI; default INDEX_DIR/milvus.db).",
+)
+MilvusCollectionOpt = typer.Option(
+    None, "--milvus-collection", help="Prefix of the index's Milvus collections (env RAG_MILVUS_COLLECTION; default rag)."
+)
 EmbedModel = typer.Option(
     None, "--embed-model", help="Local sentence-transformers model directory (env RAG_EMBED_MODEL)."
 )
@@ -80,6 +88,11 @@ LlmModelOpt = typer.Option(
 )
 
 
+def _place(store: str | None, milvus_uri: str | None, milvus_collection: str | None) -> dict[str, Any]:
+    """The settings that say where an index lives, as the store options give them."""
+    return {"store": store, "milvus_uri": milvus_uri, "milvus_collection": milvus_collection}
+
+
 def _settings(**overrides: Any) -> "Settings":
     from .config import Settings
 
@@ -114,6 +127,9 @@ def _print_json(data: Any) -> None:
 def ingest(
     paths: List[Path] = typer.Argument(..., help="Files and folders to ingest (folders recursively)."),
     index_dir: Optional[Path] = IndexDir,
+    store: Optional[str] = StoreOpt,
+    milvus_uri: Optional[str] = MilvusUriOpt,
+    milvus_collection: Optional[str] = MilvusCollectionOpt,
     embed_model: Optional[str] = EmbedModel,
     chunk_tokens: Optional[int] = typer.Option(None, help="Chunk size in embedder tokens (env RAG_CHUNK_TOKENS)."),
     chunk_overlap: Optional[int] = typer.Option(None, help="Overlap between chunks in tokens (env RAG_CHUNK_OVERLAP)."),
@@ -134,7 +150,8 @@ def ingest(
         from .pipeline import ingest as run_ingest
 
         settings = _settings(
-            index_dir=index_dir, embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+            index_dir=index_dir, **_place(store, milvus_uri, milvus_collection),
+            embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
             workers=workers,
         )
         with _progress(enabled=not quiet and err.is_terminal) as on_progress:
@@ -217,6 +234,9 @@ def _render_ingest(report: "IngestReport") -> None:
 @app.command("list")
 def list_files(
     index_dir: Optional[Path] = IndexDir,
+    store: Optional[str] = StoreOpt,
+    milvus_uri: Optional[str] = MilvusUriOpt,
+    milvus_collection: Optional[str] = MilvusCollectionOpt,
     as_json: bool = JsonFlag,
     verbose: bool = Verbose,
 ) -> None:
@@ -226,7 +246,7 @@ def list_files(
         from .inventory import list_index
         from rich.table import Table
 
-        listing = list_index(_settings(index_dir=index_dir).index_dir)
+        listing = list_index(_settings(index_dir=index_dir, **_place(store, milvus_uri, milvus_collection)))
         if as_json:
             _print_json(listing.to_dict())
             return
@@ -248,6 +268,9 @@ def list_files(
 def remove(
     paths: List[str] = typer.Argument(..., help="Files or folders to take out (as listed by `rag list`, or on disk)."),
     index_dir: Optional[Path] = IndexDir,
+    store: Optional[str] = StoreOpt,
+    milvus_uri: Optional[str] = MilvusUriOpt,
+    milvus_collection: Optional[str] = MilvusCollectionOpt,
     as_json: bool = JsonFlag,
     verbose: bool = Verbose,
 ) -> None:
@@ -256,7 +279,7 @@ def remove(
     def body() -> None:
         from .inventory import remove as run_remove
 
-        removed = run_remove(paths, _settings(index_dir=index_dir).index_dir)
+        removed = run_remove(paths, _settings(index_dir=index_dir, **_place(store, milvus_uri, milvus_collection)))
         if as_json:
             _print_json({"removed": removed})
         else:
@@ -279,6 +302,9 @@ def search(
     query: str = typer.Argument(..., help="What to look for."),
     k: Optional[int] = typer.Option(None, "-k", "--top-k", help="How many chunks to return (env RAG_TOP_K; default 5)."),
     index_dir: Optional[Path] = IndexDir,
+    store: Optional[str] = StoreOpt,
+    milvus_uri: Optional[str] = MilvusUriOpt,
+    milvus_collection: Optional[str] = MilvusCollectionOpt,
     embed_model: Optional[str] = EmbedModel,
     mode: Optional[str] = ModeOpt,
     where: List[str] = WhereOpt,
@@ -291,7 +317,9 @@ def search(
         from .pipeline import Index
         from .retrieve import Where
 
-        settings = _settings(index_dir=index_dir, embed_model=embed_model, top_k=k, mode=mode)
+        settings = _settings(
+            index_dir=index_dir, **_place(store, milvus_uri, milvus_collection), embed_model=embed_model, top_k=k, mode=mode
+        )
         hits = Index.open(settings=settings).search(query, settings.top_k, where=Where.parse(where))
         if as_json:
             _print_json({"query": query, "hits": [h.to_dict() for h in hits]})
@@ -321,6 +349,9 @@ def ask(
     min_coverage: Optional[float] = MinCoverageOpt,
     strategy: Optional[str] = StrategyOpt,
     index_dir: Optional[Path] = IndexDir,
+    store: Optional[str] = StoreOpt,
+    milvus_uri: Optional[str] = MilvusUriOpt,
+    milvus_collection: Optional[str] = MilvusCollectionOpt,
     embed_model: Optional[str] = EmbedModel,
     mode: Optional[str] = ModeOpt,
     where: List[str] = WhereOpt,
@@ -335,7 +366,8 @@ def ask(
         from .retrieve import Where
 
         settings = _settings(
-            index_dir=index_dir, embed_model=embed_model, top_k=k, llm_model=model,
+            index_dir=index_dir, **_place(store, milvus_uri, milvus_collection),
+            embed_model=embed_model, top_k=k, llm_model=model,
             context_tokens=context_tokens, max_answer_tokens=max_tokens, temperature=temperature,
             min_score=min_score, mode=mode, llm_backend=llm, base_url=base_url, llm_model_name=llm_model,
             min_coverage=min_coverage, strategy="extractive" if extractive else strategy,
@@ -382,6 +414,9 @@ def chat(
     min_coverage: Optional[float] = MinCoverageOpt,
     strategy: Optional[str] = StrategyOpt,
     index_dir: Optional[Path] = IndexDir,
+    store: Optional[str] = StoreOpt,
+    milvus_uri: Optional[str] = MilvusUriOpt,
+    milvus_collection: Optional[str] = MilvusCollectionOpt,
     embed_model: Optional[str] = EmbedModel,
     mode: Optional[str] = ModeOpt,
     where: List[str] = WhereOpt,
@@ -396,7 +431,8 @@ def chat(
         from .retrieve import Where
 
         settings = _settings(
-            index_dir=index_dir, embed_model=embed_model, top_k=k, llm_model=model,
+            index_dir=index_dir, **_place(store, milvus_uri, milvus_collection),
+            embed_model=embed_model, top_k=k, llm_model=model,
             context_tokens=context_tokens, max_answer_tokens=max_tokens, temperature=temperature,
             min_score=min_score, mode=mode, llm_backend=llm, base_url=base_url, llm_model_name=llm_model,
             min_coverage=min_coverage, strategy="extractive" if extractive else strategy,

@@ -35,8 +35,9 @@ def make_folder(root: Path, texts: dict[str, str] = TEXTS) -> Path:
 
 def settings(tmp_path: Path, **kw) -> Settings:
     """Small chunks; no embedding cache, so every test sees every embedder call it causes."""
-    return Settings(index_dir=tmp_path / "index", chunk_tokens=kw.pop("chunk_tokens", 32),
-                    chunk_overlap=kw.pop("chunk_overlap", 4), embed_cache=kw.pop("embed_cache", False), **kw)
+    # Settings.load: RAG_STORE picks the backend where a test module runs on both (test_pipeline.py).
+    return Settings.load({"index_dir": tmp_path / "index", "chunk_tokens": kw.pop("chunk_tokens", 32),
+                          "chunk_overlap": kw.pop("chunk_overlap", 4), "embed_cache": kw.pop("embed_cache", False), **kw})
 
 
 def search_all(index: Index) -> list[list[tuple[int, float, str]]]:
