@@ -194,7 +194,7 @@ class _progress:
         task = self.tasks.get(event.stage)
         total = event.total or None  # embedding has no known total: the bar pulses
         if task is None:
-            label = {"load": "files", "embed": "chunks", "query": "queries"}.get(event.stage, event.stage)
+            label = {"load": "files", "embed": "chunks", "query": "queries", "copy": "chunks"}.get(event.stage, event.stage)
             task = self.tasks[event.stage] = self.bar.add_task(label, total=total, rate="", detail="")
         self.bar.update(task, completed=event.done, total=total, detail=escape(event.detail[-40:]))
         speed = self.bar.tasks[task].speed if event.stage == "embed" else None
@@ -629,6 +629,40 @@ def _render_sources(answer: "Answer") -> None:
         return
     if not answer.citations:
         err.print("[yellow]note:[/yellow] the answer cites no source")
+
+
+@app.command()
+def migrate(
+    to: str = typer.Option(..., "--to", help="The backend to copy the index into: faiss or milvus."),
+    index_dir: Optional[Path] = IndexDir,
+    store: Optional[str] = typer.Option(
+        None, "--store", help="The backend the index is in now (env RAG_STORE; default faiss)."
+    ),
+    milvus_uri: Optional[str] = MilvusUriOpt,
+    milvus_collection: Optional[str] = MilvusCollectionOpt,
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an index already at the destination."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = JsonFlag,
+    verbose: bool = Verbose,
+) -> None:
+    """Copy the index into the other store backend (FAISS <-> Milvus) without embedding again."""
+
+    def body() -> None:
+        from .migrate import migrate as run_migrate
+
+        settings = _settings(index_dir=index_dir, **_place(store, milvus_uri, milvus_collection))
+        with _progress(enabled=not quiet and err.is_terminal) as on_progress:
+            report = run_migrate(settings, to, replace=replace, progress=on_progress)
+        if as_json:
+            _print_json(report.to_dict())
+            return
+        err.print(
+            f"copied {report.files} files, {report.chunks} chunks and {report.pages} pages from {report.source} "
+            f"({escape(report.source_location)}) to {report.destination} ({escape(report.destination_location)}) "
+            f"in {report.seconds:.1f} s"
+        )
+
+    _run(verbose, body)
 
 
 def main() -> None:

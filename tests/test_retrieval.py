@@ -53,14 +53,14 @@ def test_where_parsing_and_matching():
         Where.parse(["colour=red"])
 
 
-@pytest.fixture
-def index(tmp_path: Path):
+@pytest.fixture(params=["faiss", "milvus"])
+def index(tmp_path: Path, request):
     docs = tmp_path / "docs"
     (docs / "sub").mkdir(parents=True)
     (docs / "zebra.md").write_text("# Zebras\n\nZebras have black and white stripes and live in Africa.\n")
     (docs / "sub" / "okapi.txt").write_text("The okapi is a forest giraffe with striped legs.\n")
     (docs / "tax.txt").write_text("Form 1040-XZ is the annual tax return for residents.\n")
-    settings = Settings.load({"index_dir": tmp_path / "idx"})
+    settings = Settings.load({"index_dir": tmp_path / "idx", "store": request.param})
     ingest([docs], settings=settings, embedder=HashEmbedder())
     return docs, settings
 

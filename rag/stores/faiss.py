@@ -370,10 +370,13 @@ class StoreWriter:
             _fsync(self.gen_dir / name)
         _fsync(self.gen_dir)
         _write_atomic(self.index_dir / CURRENT, self.gen_dir.name + "\n")
+        self._committed = True
         _fsync(self.index_dir)
         self._sweep()
 
     def abort(self) -> None:
+        if getattr(self, "_committed", False):
+            return  # the flip went through: this generation is the live one now
         try:
             self._db.close()
         finally:

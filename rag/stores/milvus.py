@@ -129,6 +129,9 @@ def _client(uri: str, token: str | None) -> Any:
     # pymilvus asks milvus-lite for a timestamp call it does not implement, then carries
     # on without it; grpc logs each refusal as an error with a traceback. Not ours to show.
     logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    # pymilvus logs every failed call (and milvus-lite's missing timestamps) on its own
+    # handler; this store turns the failures that matter into RagErrors instead.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     try:
         return pymilvus.MilvusClient(uri=uri, token=token or "")
     except Exception as exc:  # pymilvus wraps milvus-lite's own lock error
@@ -475,6 +478,7 @@ class MilvusWriter:
         if self.fresh:
             self.manifest["files"] = {k: v for k, v in self.manifest["files"].items() if k in self._live}
         self._touched: set[str] = set()
+        self._committed = False
 
     def _insert(self, collection: str, rows: list[dict[str, Any]]) -> None:
         for a in range(0, len(rows), _INSERT_BATCH):
@@ -547,12 +551,19 @@ class MilvusWriter:
         self._conn.put({f"manifest-{self.generation:06d}-{i:04d}": p for i, p in enumerate(parts)})
         head = {"generation": self.generation, "parts": len(parts), "chunks": self.chunks_collection,
                 "pages": self.pages_collection}
+        # From here abort() keeps its hands off: if the head write fails, the rows are
+        # invisible debris for the next sweep; if it succeeded, they are the live index.
+        self._committed = True
         self._conn.put({"head": json.dumps(head)})  # the commit
         _tidy(self._conn, head, self.manifest)
         self._conn.close()
 
     def abort(self) -> None:
+        """Drop this writer's rows, unless its commit already went through (then an
+        interrupted cleanup is only left to the next writer's sweep)."""
         try:
+            if self._committed:
+                return
             if self.fresh:
                 for name in (self.chunks_collection, self.pages_collection):
                     if self._client.has_collection(name):
