@@ -257,7 +257,9 @@ def list_files(
             table.add_row(escape(path), str(rec.chunks), str(rec.pages), rec.ingested_at)
         out.print(table)
         out.print(
-            f"{len(listing.files)} files, {listing.chunks} chunks, {listing.bytes_on_disk / 1e6:.1f} MB on disk; "
+            f"{len(listing.files)} files, {listing.chunks} chunks"
+            + (f", {listing.bytes_on_disk / 1e6:.1f} MB on disk" if listing.bytes_on_disk else "")
+            + f" in {listing.store} ({escape(listing.index_dir)}); "
             f"embedder {listing.embedder} ({listing.dim} dims); last ingest {listing.last_ingest}"
         )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -558,7 +559,11 @@ def evaluate(
         raise RagError(f"no query of {folder / 'queries.jsonl'} has judgements in qrels/{split}.tsv")
     base = Path(index_dir) if index_dir else settings.index_dir.parent / f"eval-{folder.resolve().name}"
     materialize(folder, base / "docs")
-    settings = settings._merged({"index_dir": base / "index"})
+    overrides: dict[str, Any] = {"index_dir": base / "index"}
+    if settings.milvus_uri:  # a shared Milvus: the evaluation gets collections of its own
+        overrides["milvus_collection"] = "_".join(
+            [settings.milvus_collection, "eval", *re.findall(r"[A-Za-z0-9]+", folder.resolve().name)])[:200]
+    settings = settings._merged(overrides)
     ingest([base / "docs"], settings=settings, embedder=embedder, progress=progress)
     index = Index.open(settings=settings, embedder=embedder)
     mode = mode or settings.mode

@@ -102,6 +102,7 @@ class Retriever:
         """The k best chunks for `query`, best first (fewer if the index has fewer)."""
         if mode not in MODES:
             raise ConfigError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+        self.store.refresh()  # a store shared with writers (Milvus) moves to the latest commit
         if not query.strip() or self.store.size == 0:
             return []
         qvec = self.embedder.embed([query])

@@ -23,7 +23,7 @@ from rag.migrate import migrate
 from rag.pipeline import Index, ingest
 from rag.retrieve import Where
 from rag.stores import backend_for
-from rag.stores.milvus import query_terms, terms, where_filter
+from rag.stores.milvus_db import query_terms, quote, terms, where_filter
 from rag.types import Chunk
 from test_store import QUERIES, TEXTS, make_folder
 
@@ -138,7 +138,7 @@ def test_a_milvus_commit_killed_after_its_flip_shows_only_the_new_version(tmp_pa
     ingest([docs], settings=s, embedder=HashEmbedder())
     (docs / "dogs.txt").write_text("Zebras gallop across the savanna.\n")
 
-    real, calls = milvus._tidy, []
+    real, calls = milvus.tidy, []
 
     def killed(*args, **kwargs):
         calls.append(args)
@@ -146,7 +146,7 @@ def test_a_milvus_commit_killed_after_its_flip_shows_only_the_new_version(tmp_pa
             return real(*args, **kwargs)
         raise KeyboardInterrupt  # the process is stopped between the head flip and the cleanup
 
-    monkeypatch.setattr(milvus, "_tidy", killed)
+    monkeypatch.setattr(milvus, "tidy", killed)
     with pytest.raises(KeyboardInterrupt):
         ingest([docs], settings=s, embedder=HashEmbedder())
     monkeypatch.undo()
@@ -179,15 +179,15 @@ def test_an_interrupt_during_the_cleanup_after_a_commit_keeps_the_commit(tmp_pat
     if store == "faiss":
         monkeypatch.setattr(faiss.StoreWriter, "_sweep", interrupted)
     else:
-        monkeypatch.setattr(milvus, "_tidy", lambda *a, **k: None)
-        real_put = milvus._Connection.put
+        monkeypatch.setattr(milvus, "tidy", lambda *a, **k: None)
+        real_put = milvus.Connection.put
 
         def put(self, values):
             real_put(self, values)
             if "head" in values:
                 raise KeyboardInterrupt
 
-        monkeypatch.setattr(milvus._Connection, "put", put)
+        monkeypatch.setattr(milvus.Connection, "put", put)
     with pytest.raises(KeyboardInterrupt):
         ingest([docs], settings=s, embedder=HashEmbedder())
     monkeypatch.undo()
@@ -199,11 +199,14 @@ def test_an_interrupt_during_the_cleanup_after_a_commit_keeps_the_commit(tmp_pat
 
 def test_where_becomes_a_milvus_filter_and_still_holds():
     assert where_filter(None) == ""
-    assert where_filter(Where.parse(["type=pdf"])) == '(source like "%.pdf")'
-    assert where_filter(Where.parse(["type=md"])) == '(source like "%.markdown" or source like "%.md")'
+    assert where_filter(Where.parse(["type=pdf"])) == 'ext in ["pdf"]'
+    assert where_filter(Where.parse(["type=md", "type=txt"])) == 'ext in ["md", "txt"]'
     assert where_filter(Where.parse(["source=notes/*"])) == '(source like "notes/%")'
     assert where_filter(Where.parse(["source=a?.txt"])) == '(source like "a_.txt" or source like "%/a_.txt")'
     assert where_filter(Where.parse(["source=[ab].md"])) == ""  # left to the retriever
+    assert quote('a "b" \\ c\n') == '"a \\"b\\" \\\\ c\\n"'
+    with pytest.raises(ValueError):
+        quote("bell\x07")
 
 
 def test_terms_are_folded_and_stemmed_like_fts5_porter():
@@ -282,3 +285,65 @@ def test_cli_store_options_and_migrate_json(tmp_path, monkeypatch):
     after = json.loads(runner.invoke(app, ["list", "--store", "milvus", *common, "--json"]).stdout)
     assert [f["path"] for f in after["files"]] == ["dogs.txt", "sub/birds.md"]
     assert set(TEXTS) - {"cats.md"} == {f["path"] for f in after["files"]}
+
+
+def test_a_milvus_reader_finishes_its_query_across_a_commit_and_then_follows_it(tmp_path):
+    docs = make_folder(tmp_path / "docs")
+    s = settings(tmp_path, "milvus")
+    ingest([docs], settings=s, embedder=HashEmbedder())
+    index = Index.open(settings=s, embedder=HashEmbedder())
+    ranked = index.store.search(HashEmbedder().embed(["dogs fetch sticks"]), 3)[0]
+    (docs / "dogs.txt").write_text("Zebras gallop across the savanna.\n")
+    ingest([docs], settings=s, embedder=HashEmbedder())  # supersedes the chunk just found
+    assert "mailman" in index.store.hits(ranked)[0].text  # still readable for one more commit
+    assert "Zebras" in index.search("zebras gallop savanna", 1)[0].text  # the next query sees the commit
+    assert "Zebras" in index.store.page_text("dogs.txt", None)
+    index.close()
+
+
+def test_milvus_where_type_ignores_case_and_control_characters_in_names_are_fine(tmp_path):
+    names = {"Loud.TXT": "Shouting otters in capitals.\n", "bell\x07.md": "Otters ring a bell.\n",
+             "quiet.md": "Whispering otters.\n"}
+    docs = make_folder(tmp_path / "docs", names)
+    s = settings(tmp_path, "milvus")
+    ingest([docs], settings=s, embedder=HashEmbedder())
+    index = Index.open(settings=s, embedder=HashEmbedder())
+    assert [h.source for h in index.search("otters", 5, where=Where.parse(["type=txt"]))] == ["Loud.TXT"]
+    assert {h.source for h in index.search("otters", 5, where=Where.parse(["type=md"]))} == {"bell\x07.md", "quiet.md"}
+    index.close()
+    (docs / "bell\x07.md").write_text("Otters ring two bells now.\n")
+    assert ingest([docs], settings=s, embedder=HashEmbedder()).updated == ("bell\x07.md",)
+    (docs / "bell\x07.md").unlink()
+    assert ingest([docs], settings=s, embedder=HashEmbedder()).removed == ("bell\x07.md",)
+
+
+def test_a_damaged_milvus_index_says_rebuild_and_rebuild_mends_it(tmp_path):
+    from rag.errors import IndexCorruptError
+    from rag.stores.milvus_db import Connection
+
+    docs = make_folder(tmp_path / "docs")
+    s = settings(tmp_path, "milvus")
+    ingest([docs], settings=s, embedder=HashEmbedder())
+    conn = Connection(s.milvus_target, "rag", None)
+    conn.put({"head": "{not json"})
+    conn.close()
+    with pytest.raises(IndexCorruptError, match="--rebuild"):
+        Index.open(settings=s, embedder=HashEmbedder())
+    with pytest.raises(IndexCorruptError, match="--rebuild"):
+        ingest([docs], settings=s, embedder=HashEmbedder())
+    report = ingest([docs], settings=s, embedder=HashEmbedder(), rebuild=True)
+    assert report.files == 3
+    assert Index.open(settings=s, embedder=HashEmbedder()).search("birds build nests", 1)[0].source == "sub/birds.md"
+
+
+def test_indexes_with_overlapping_prefixes_share_a_milvus_database_safely(tmp_path):
+    a = make_folder(tmp_path / "a", {"one.txt": "Apples are red.\n"})
+    b = make_folder(tmp_path / "b", {"two.txt": "Bananas are yellow.\n"})
+    first = settings(tmp_path, "milvus")
+    second = settings(tmp_path, "milvus", milvus_collection="rag_pages_v2")
+    ingest([a], settings=first, embedder=HashEmbedder())
+    ingest([b], settings=second, embedder=HashEmbedder())
+    ingest([a], settings=first, embedder=HashEmbedder(), rebuild=True)
+    ingest([a], settings=first, embedder=HashEmbedder(), rebuild=True)  # drops the first one's old collections
+    assert set(backend_for(second).open().files()) == {"two.txt"}
+    assert set(backend_for(first).open().files()) == {"one.txt"}

@@ -243,6 +243,9 @@ class Store:
         ):
             yield Page(source=source, page=page, offset=offset, text=text, kind="text")
 
+    def refresh(self) -> None:
+        """A FAISS store is the generation it opened (reopen to see later commits)."""
+
     def close(self) -> None:
         self._db.close()
 

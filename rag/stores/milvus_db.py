@@ -1,0 +1,314 @@
+"""Talking to Milvus for the Milvus store: the client, the collections' schemas, the meta
+rows (manifest parts, head, lock), filter literals, and the words BM25 indexes.
+
+Kept apart from rag/stores/milvus.py, which owns what the rows mean (generations,
+commits, cleanup); this module only knows how to read and write them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+import time
+import unicodedata
+from functools import lru_cache
+from pathlib import PurePosixPath
+from typing import Any, Sequence
+
+from ..errors import IndexCorruptError, IndexLockedError, MissingDependencyError, RagError
+from ..lexical import _WORD, content_words
+from .records import check_manifest
+
+TEXT_MAX = 65535  # VARCHAR's limit, in bytes
+INDEX = "AUTOINDEX"  # Milvus picks the vector index (HNSW on milvus-lite)
+LEASE_SECONDS = 6 * 3600  # how long a writer on another machine that died keeps the lock
+_LEASE_SETTLE = 1.0  # seconds between taking the lock on a server and checking it is still ours
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def pymilvus() -> Any:
+    try:
+        import pymilvus as module
+    except ImportError:
+        raise MissingDependencyError(
+            "the Milvus store needs pymilvus and milvus-lite: pip install 'rag[milvus]'"
+        ) from None
+    return module
+
+
+def quote(value: str) -> str:
+    """A string literal for a Milvus filter expression. Raises ValueError for control
+    characters Milvus's parser has no escape for (file names are never quoted: rows are
+    matched by `source_key`)."""
+    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
+        raise ValueError(f"{value!r} has a control character")
+    return '"' + "".join(_ESCAPES.get(c, c) for c in value) + '"'
+
+
+def source_key(source: str) -> str:
+    """What rows are matched by instead of their file name: any name, one safe literal."""
+    return hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def suffix(source: str) -> str:
+    """A file's type as `--where type=` names it: its suffix, lowercased, "md" for markdown."""
+    ext = PurePosixPath(source).suffix.lower().lstrip(".")
+    return "md" if ext == "markdown" else ext
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    try:
+        import snowballstemmer
+    except ImportError:
+        raise MissingDependencyError("the Milvus store needs snowballstemmer: pip install 'rag[milvus]'") from None
+    return snowballstemmer.stemmer("porter")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+def _fold(text: str) -> str:
+    """Lowercase without diacritics, as SQLite's unicode61 tokenizer folds."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def terms(text: str) -> str:
+    """A text's words, folded and Porter-stemmed, space-separated: what BM25 indexes.
+    milvus-lite's analyzers do not stem; stemming here gives the same terms on a server."""
+    return " ".join(stem(w) for w in _WORD.findall(_fold(text)))
+
+
+def query_terms(question: str) -> list[str]:
+    return list(dict.fromkeys(stem(_fold(w)) for w in content_words(question)))
+
+
+def where_filter(where: Any) -> str:
+    """The part of a retriever `Where` that Milvus can filter by itself: file types, and
+    source globs made only of `*` and `?`. The retriever checks every hit again."""
+    if not where:
+        return ""
+    parts = []
+    if where.types:
+        parts.append(f"ext in [{', '.join(quote(t) for t in sorted(set(where.types)))}]")
+    globs = [g for g in where.sources if not any(c in g for c in "[]%_\\")]
+    if globs and len(globs) == len(where.sources):
+        alts = []
+        try:
+            for g in globs:
+                pattern = g.replace("*", "%").replace("?", "_")
+                alts.append(f"source like {quote(pattern)}")
+                if "/" not in g:
+                    alts.append(f"source like {quote('%/' + pattern)}")
+            parts.append("(" + " or ".join(alts) + ")")
+        except ValueError:
+            pass  # left to the retriever
+    return " and ".join(parts)
+
+
+def client(uri: str, token: str | None) -> Any:
+    module = pymilvus()
+    # pymilvus asks milvus-lite for a timestamp call it does not implement, then carries
+    # on without it; grpc logs each refusal as an error with a traceback. Not ours to show.
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    # pymilvus logs every failed call (and milvus-lite's missing timestamps) on its own
+    # handler; this store turns the failures that matter into RagErrors instead.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    try:
+        return module.MilvusClient(uri=uri, token=token or "")
+    except Exception as exc:  # pymilvus wraps milvus-lite's own lock error
+        text = f"{exc} {exc.__cause__ or ''} {exc.__context__ or ''}"
+        if uri.endswith(".db") and ("lock" in text.lower() or "Open local milvus failed" in text):
+            raise IndexLockedError(
+                f"the milvus-lite file {uri} is open in another process (milvus-lite allows one process at a "
+                "time); wait for it to finish, or use a Milvus server: --milvus-uri http://HOST:19530"
+            ) from None
+        raise RagError(f"cannot open Milvus at {uri}: {str(exc).strip()[:300]}") from None
+
+
+def failure(exc: Exception, what: str) -> RagError:
+    return RagError(f"Milvus {what} failed: {str(exc).strip()[:300]}")
+
+
+class Connection:
+    """A client bound to one index: a database (uri) and a collection prefix."""
+
+    def __init__(self, uri: str, prefix: str, token: str | None) -> None:
+        self.uri, self.prefix = uri, prefix
+        self.lite = uri.endswith(".db")
+        self.client = client(uri, token)
+        self.meta = f"{prefix}_meta"
+        self._ours = re.compile(rf"{re.escape(prefix)}_(chunks|pages)_\d{{6}}")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+    # -- meta rows ---------------------------------------------------------------------
+    def ensure_meta(self) -> None:
+        if self.client.has_collection(self.meta):
+            self.client.load_collection(self.meta)
+            return
+        DT = pymilvus().DataType
+        schema = self.client.create_schema(auto_id=False)
+        schema.add_field("key", DT.VARCHAR, is_primary=True, max_length=512)
+        schema.add_field("value", DT.VARCHAR, max_length=TEXT_MAX)
+        schema.add_field("v", DT.FLOAT_VECTOR, dim=2)  # Milvus needs one vector field
+        index = self.client.prepare_index_params()
+        index.add_index("v", index_type="FLAT", metric_type="L2")
+        self.client.create_collection(self.meta, schema=schema, index_params=index, consistency_level="Strong")
+
+    def get(self, keys: Sequence[str]) -> dict[str, str]:
+        if not keys or not self.client.has_collection(self.meta):
+            return {}
+        self.client.load_collection(self.meta)
+        expr = "key in [" + ",".join(quote(k) for k in keys) + "]"
+        rows = self.client.query(self.meta, filter=expr, output_fields=["key", "value"])
+        return {r["key"]: r["value"] for r in rows}
+
+    def put(self, values: dict[str, str]) -> None:
+        self.client.upsert(self.meta, [{"key": k, "value": v, "v": [0.0, 0.0]} for k, v in values.items()])
+        self.client.flush(self.meta)
+
+    def drop_keys(self, keys: Sequence[str]) -> None:
+        if keys:
+            self.client.delete(self.meta, filter="key in [" + ",".join(quote(k) for k in keys) + "]")
+
+    def meta_keys(self, prefix: str) -> list[str]:
+        rows = self.client.query(self.meta, filter=f"key like {quote(prefix + '%')}", output_fields=["key"])
+        return [r["key"] for r in rows]
+
+    def head(self) -> dict[str, Any] | None:
+        raw = self.get(["head"]).get("head")
+        if raw is None:
+            return None
+        try:
+            head = json.loads(raw)
+            int(head["generation"]), int(head["parts"]), str(head["chunks"]), str(head["pages"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise IndexCorruptError(f"the head row of {self.meta} at {self.uri} is damaged; rebuild with --rebuild") from None
+        return head
+
+    def manifest(self, head: dict[str, Any]) -> dict[str, Any]:
+        g, parts = int(head["generation"]), int(head["parts"])
+        keys = [manifest_key(g, i) for i in range(parts)]
+        got = self.get(keys)
+        if len(got) != parts:
+            raise IndexCorruptError(f"the manifest of generation {g} in {self.meta} at {self.uri} is incomplete; "
+                                    "rebuild with --rebuild")
+        try:
+            data = json.loads("".join(got[k] for k in keys))
+        except json.JSONDecodeError as exc:
+            raise IndexCorruptError(f"the manifest in {self.meta} at {self.uri} is damaged ({exc})") from None
+        return check_manifest(data, f"{self.meta} at {self.uri}")
+
+    # -- data collections --------------------------------------------------------------
+    def create_data(self, chunks: str, pages: str, dim: int) -> None:
+        module = pymilvus()
+        DT = module.DataType
+        s = self.client.create_schema(auto_id=False)
+        s.add_field("id", DT.INT64, is_primary=True)
+        s.add_field("source", DT.VARCHAR, max_length=4096)
+        s.add_field("skey", DT.VARCHAR, max_length=40)  # source_key(source)
+        s.add_field("ext", DT.VARCHAR, max_length=64)  # suffix(source), for --where type=
+        s.add_field("page", DT.INT64)  # -1: a file without pages
+        s.add_field("heading", DT.VARCHAR, max_length=8192)
+        for name in ("start", "end", "tokens", "gen"):
+            s.add_field(name, DT.INT64)
+        s.add_field("text", DT.VARCHAR, max_length=TEXT_MAX)
+        s.add_field("terms", DT.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True, enable_match=True)
+        s.add_field("sparse", DT.SPARSE_FLOAT_VECTOR)
+        s.add_field("vector", DT.FLOAT_VECTOR, dim=dim)
+        s.add_function(module.Function(name="bm25", function_type=module.FunctionType.BM25,
+                                       input_field_names=["terms"], output_field_names=["sparse"]))
+        index = self.client.prepare_index_params()
+        index.add_index("vector", index_type=INDEX, metric_type="IP")
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        self.client.create_collection(chunks, schema=s, index_params=index, consistency_level="Strong")
+        p = self.client.create_schema(auto_id=True)
+        p.add_field("id", DT.INT64, is_primary=True)
+        p.add_field("source", DT.VARCHAR, max_length=4096)
+        p.add_field("skey", DT.VARCHAR, max_length=40)
+        for name in ("page", "offset", "gen"):
+            p.add_field(name, DT.INT64)
+        p.add_field("text", DT.VARCHAR, max_length=TEXT_MAX)
+        p.add_field("v", DT.FLOAT_VECTOR, dim=2)
+        index = self.client.prepare_index_params()
+        index.add_index("v", index_type="FLAT", metric_type="L2")
+        self.client.create_collection(pages, schema=p, index_params=index, consistency_level="Strong")
+
+    def ours(self) -> list[str]:
+        """Every data collection of this index (live, kept or debris), and no other index's."""
+        return [c for c in self.client.list_collections() if self._ours.fullmatch(c)]
+
+    def count(self, collection: str, expr: str) -> int:
+        rows = self.client.query(collection, filter=expr, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    # -- the writer's lease ----------------------------------------------------------------
+    def take_lease(self, where: str) -> str:
+        """Write a lease row naming this process, or raise IndexLockedError if a live one
+        holds it. Returns the lease's token."""
+        self.ensure_meta()
+        held = _lease(self.get(["lock"]).get("lock"))
+        if held and not _stale(held):
+            raise IndexLockedError(
+                f"another process is writing the index at {where} (pid {held.get('pid')} on "
+                f"{held.get('host')}); wait for it to finish"
+            )
+        token = os.urandom(8).hex()
+        self.put({"lock": json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "token": token,
+                                      "expires": time.time() + LEASE_SECONDS})})
+        if not self.lite:
+            # Two writers that both saw no lease both write one: the later write wins, and
+            # each checks after a pause, so only one of them goes on. (milvus-lite needs
+            # none of this: its file is open in one process at a time.)
+            time.sleep(_LEASE_SETTLE)
+        if self.lease_token() != token:
+            raise IndexLockedError(f"another process took the write lock of {where} first; try again")
+        return token
+
+    def lease_token(self) -> str | None:
+        held = _lease(self.get(["lock"]).get("lock"))
+        return held.get("token") if held else None
+
+    def drop_lease(self, token: str) -> None:
+        with contextlib.suppress(Exception):
+            if self.lease_token() == token:
+                self.drop_keys(["lock"])
+                self.client.flush(self.meta)
+
+
+def manifest_key(generation: int, part: int) -> str:
+    return f"manifest-{generation:06d}-{part:04d}"
+
+
+def _lease(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        held = json.loads(raw)
+        return held if isinstance(held, dict) else {}
+    except json.JSONDecodeError:
+        return {}  # damaged: treated as stale
+
+
+def _stale(lease: dict[str, Any]) -> bool:
+    try:
+        if float(lease.get("expires", 0)) < time.time():
+            return True
+        if lease.get("host") == socket.gethostname():
+            os.kill(int(lease.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, TypeError):
+        return not lease
+    return False
