@@ -53,7 +53,18 @@ def source(i: int) -> str:
     return f"docs/file{i // PER_FILE:06d}." + ("md" if (i // PER_FILE) % 4 == 0 else "txt")
 
 
-def build(store: str, folder: Path, vectors: np.ndarray, words: list[str]) -> tuple[float, Settings]:
+def rss_gb() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1e6
+
+
+class OutOfMemory(Exception):
+    def __init__(self, stored: int, seconds: float, rss: float) -> None:
+        super().__init__(f"stopped at {stored} chunks after {seconds:.0f} s: RSS {rss:.1f} GB")
+        self.stored, self.seconds, self.rss = stored, seconds, rss
+
+
+def build(store: str, folder: Path, vectors: np.ndarray, words: list[str], rss_limit: float) -> tuple[float, Settings]:
     settings = Settings.load({"index_dir": folder / "index", "store": store, "milvus_uri": str(folder / "m.db")})
     backend = backend_for(settings)
     manifest = {
@@ -74,6 +85,10 @@ def build(store: str, folder: Path, vectors: np.ndarray, words: list[str]) -> tu
             writer.add_pages([Page(source=f, page=None, text=f, kind="text") for f in files])
             for f in files:
                 writer.finish_file(f, FileRecord("0" * 64, sum(c.source == f for c in chunks), 1, 0, "", now_iso()))
+            if rss_gb() > rss_limit:  # the machine has 24 GB; past the limit it would swap or be killed
+                rss = rss_gb()
+                writer.abort()
+                raise OutOfMemory(b, time.perf_counter() - started, rss)
         writer.commit()
     return time.perf_counter() - started, settings
 
@@ -123,11 +138,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--stores", default="faiss,milvus")
+    parser.add_argument("--rss-limit-gb", type=float, default=16.0)
     args = parser.parse_args()
     stores = args.stores.split(",")
     print(f"machine: {machine()}; {DIM} dims, {args.queries} queries per figure, k=10")
-    header = (f"{'chunks':>9} {'store':<7} {'ingest s':>9} {'chunks/s':>9} {'dense p50/p95 ms':>17} {'R@10':>6} "
-              f"{'lexical p50/p95':>16} {'hybrid p50/p95':>15} {'filtered p50/p95':>17}")
+    print(f"{'chunks':>9} {'store':<7} {'ingest s':>9} {'chunks/s':>9} {'+RSS GB':>7} {'dense p50/p95 ms':>17} "
+          f"{'R@10':>6} {'lexical p50/p95':>16} {'hybrid p50/p95':>15} {'filtered p50/p95':>17}", flush=True)
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
         vectors = synthetic(n)
@@ -137,26 +153,28 @@ def main() -> None:
         qtexts = [" ".join(words[i].split()[:3]) + f" #{j}" for j, i in enumerate(qpick)]
         exact = [np.argsort(-(vectors @ q))[:10] for q in queries]
         for store in stores:
+            before = rss_gb()
             with tempfile.TemporaryDirectory(prefix=f"store-scale-{store}-") as tmp:
-                seconds, settings = build(store, Path(tmp), vectors, words)
-                figures = measure(settings, queries, qtexts, exact)
-            rows.append((n, store, seconds, figures))
-            print(f"  measured {store} at {n}: ingest {seconds:.1f} s", flush=True)
-    print(header)
-    ref = {(n, "faiss"): f for n, s, _, f in rows if s == "faiss"}
-    for n, store, seconds, f in rows:
-        print(f"{n:>9} {store:<7} {seconds:>9.1f} {n / seconds:>9.0f} "
-              f"{f['dense_p50']:>8.2f}/{f['dense_p95']:<8.2f} {f['recall']:>6.3f} "
-              f"{f['lexical_p50']:>7.2f}/{f['lexical_p95']:<8.2f} {f['hybrid_p50']:>7.1f}/{f['hybrid_p95']:<7.1f} "
-              f"{f['filtered_p50']:>8.1f}/{f['filtered_p95']:<8.1f}")
-    for n, store, seconds, f in rows:
-        base = ref.get((n, "faiss"))
-        if store != "faiss" and base:
-            base_seconds = next(s for m, st, s, _ in rows if m == n and st == "faiss")
-            print(f"{n:>9} {store} / faiss: ingest time {seconds / base_seconds:.2f}x, dense p50 "
-                  f"{f['dense_p50'] / base['dense_p50']:.1f}x, lexical p50 {f['lexical_p50'] / base['lexical_p50']:.1f}x, "
-                  f"hybrid p50 {f['hybrid_p50'] / base['hybrid_p50']:.1f}x, filtered p50 "
-                  f"{f['filtered_p50'] / base['filtered_p50']:.1f}x")
+                try:
+                    seconds, settings = build(store, Path(tmp), vectors, words, args.rss_limit_gb)
+                except OutOfMemory as exc:
+                    print(f"{n:>9} {store:<7} did not fit: {exc} (+{exc.rss - before:.1f} GB, "
+                          f"{exc.stored / exc.seconds:.0f} chunks/s until then)", flush=True)
+                    continue
+                grown = rss_gb() - before
+                f = measure(settings, queries, qtexts, exact)
+            rows.append((n, store, seconds, f))
+            print(f"{n:>9} {store:<7} {seconds:>9.1f} {n / seconds:>9.0f} {grown:>7.1f} "
+                  f"{f['dense_p50']:>8.2f}/{f['dense_p95']:<8.2f} {f['recall']:>6.3f} "
+                  f"{f['lexical_p50']:>7.2f}/{f['lexical_p95']:<8.2f} {f['hybrid_p50']:>7.1f}/{f['hybrid_p95']:<7.1f} "
+                  f"{f['filtered_p50']:>8.1f}/{f['filtered_p95']:<8.1f}", flush=True)
+            base = next((r for r in rows if r[0] == n and r[1] == "faiss"), None)
+            if store != "faiss" and base:
+                b = base[3]
+                print(f"{n:>9} {store} / faiss: ingest time {seconds / base[2]:.1f}x, dense p50 "
+                      f"{f['dense_p50'] / b['dense_p50']:.1f}x, lexical p50 {f['lexical_p50'] / b['lexical_p50']:.1f}x, "
+                      f"hybrid p50 {f['hybrid_p50'] / b['hybrid_p50']:.1f}x, filtered p50 "
+                      f"{f['filtered_p50'] / b['filtered_p50']:.1f}x", flush=True)
 
 
 if __name__ == "__main__":

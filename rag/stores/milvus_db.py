@@ -32,11 +32,15 @@ _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def pymilvus() -> Any:
+    # gRPC's C core writes its own warnings to stderr (keepalive "too_many_pings" from the
+    # milvus-lite server during long ingests); a user who wants them sets the variable.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         import pymilvus as module
     except ImportError:
         raise MissingDependencyError(
-            "the Milvus store needs pymilvus and milvus-lite: pip install 'rag[milvus]'"
+            "the Milvus store needs pymilvus, milvus-lite and snowballstemmer: pip install -e '.[milvus]' "
+            "in a clone of rag (or pip install pymilvus milvus-lite snowballstemmer)"
         ) from None
     return module
 
@@ -66,7 +70,7 @@ def _stemmer() -> Any:
     try:
         import snowballstemmer
     except ImportError:
-        raise MissingDependencyError("the Milvus store needs snowballstemmer: pip install 'rag[milvus]'") from None
+        raise MissingDependencyError("the Milvus store needs snowballstemmer: pip install snowballstemmer") from None
     return snowballstemmer.stemmer("porter")
 
 
