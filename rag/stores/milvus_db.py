@@ -168,7 +168,7 @@ class Connection:
         schema.add_field("v", DT.FLOAT_VECTOR, dim=2)  # Milvus needs one vector field
         index = self.client.prepare_index_params()
         index.add_index("v", index_type="FLAT", metric_type="L2")
-        self.client.create_collection(self.meta, schema=schema, index_params=index, consistency_level="Strong")
+        self._create(self.meta, schema, index)
 
     def get(self, keys: Sequence[str]) -> dict[str, str]:
         if not keys or not self.client.has_collection(self.meta):
@@ -236,7 +236,7 @@ class Connection:
         index = self.client.prepare_index_params()
         index.add_index("vector", index_type=INDEX, metric_type="IP")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        self.client.create_collection(chunks, schema=s, index_params=index, consistency_level="Strong")
+        self._create(chunks, s, index)
         p = self.client.create_schema(auto_id=True)
         p.add_field("id", DT.INT64, is_primary=True)
         p.add_field("source", DT.VARCHAR, max_length=4096)
@@ -247,7 +247,15 @@ class Connection:
         p.add_field("v", DT.FLOAT_VECTOR, dim=2)
         index = self.client.prepare_index_params()
         index.add_index("v", index_type="FLAT", metric_type="L2")
-        self.client.create_collection(pages, schema=p, index_params=index, consistency_level="Strong")
+        self._create(pages, p, index)
+
+    def _create(self, name: str, schema: Any, index: Any) -> None:
+        # create_collection(index_params=...) polls every index every 0.5 s until it is
+        # built, 2 s per new index here for nothing: the indexes are created without the
+        # wait, and loading the collection is what makes it searchable.
+        self.client.create_collection(name, schema=schema, consistency_level="Strong")
+        self.client.create_index(name, index, sync=False)
+        self.client.load_collection(name)
 
     def ours(self) -> list[str]:
         """Every data collection of this index (live, kept or debris), and no other index's."""
