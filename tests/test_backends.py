@@ -22,7 +22,7 @@ from rag.errors import ConfigError, IndexLockedError, RagError
 from rag.migrate import migrate
 from rag.pipeline import Index, ingest
 from rag.retrieve import Where
-from rag.stores import backend_for
+from rag.stores import FileRecord, backend_for
 from rag.stores.milvus_db import query_terms, quote, terms, where_filter
 from rag.types import Chunk
 from test_store import QUERIES, TEXTS, make_folder
@@ -347,3 +347,33 @@ def test_indexes_with_overlapping_prefixes_share_a_milvus_database_safely(tmp_pa
     ingest([a], settings=first, embedder=HashEmbedder(), rebuild=True)  # drops the first one's old collections
     assert set(backend_for(second).open().files()) == {"two.txt"}
     assert set(backend_for(first).open().files()) == {"one.txt"}
+
+
+def test_a_milvus_writer_that_lost_its_lock_commits_nothing(tmp_path):
+    docs = make_folder(tmp_path / "docs")
+    s = settings(tmp_path, "milvus")
+    ingest([docs], settings=s, embedder=HashEmbedder())
+    backend = backend_for(s)
+    with backend.write_lock():
+        writer = backend.writer(backend.read_manifest())
+        chunk = Chunk(source="new.txt", page=None, heading="", start=0, end=6, text="Otters", tokens=1)
+        writer.add_chunks([chunk], HashEmbedder().embed(["Otters"]))
+        writer.finish_file("new.txt", FileRecord("0" * 64, 1, 1, 6, "", "2026-11-25T00:00:00Z"))
+        writer._conn.put({"lock": json.dumps({"host": "elsewhere", "pid": 1, "token": "theirs", "expires": 1e12})})
+        with pytest.raises(IndexLockedError, match="lost the write lock"):
+            writer.commit()
+        writer.abort()
+    assert "new.txt" not in backend.open().files()
+
+
+def test_milvus_where_type_markdown_means_md_files_as_on_faiss(tmp_path):
+    docs = make_folder(tmp_path / "docs", {"a.markdown": "Otters in markdown.\n", "b.md": "Otters in md.\n",
+                                           "c.txt": "Otters in text.\n"})
+    for store in ("faiss", "milvus"):
+        s = settings(tmp_path, store)
+        ingest([docs], settings=s, embedder=HashEmbedder())
+        index = Index.open(settings=s, embedder=HashEmbedder())
+        for kind, want in (("markdown", {"a.markdown"}), ("md", {"a.markdown", "b.md"})):
+            got = {h.source for h in index.search("otters", 5, where=Where.parse([f"type={kind}"]))}
+            assert got == want or (kind == "markdown" and got == {"a.markdown", "b.md"}), (store, kind, got)
+        index.close()

@@ -38,7 +38,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, IndexCorruptError, IndexNotFoundError, RagError
+from ..errors import ConfigError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError, RagError
 from ..types import Chunk, Hit, Page
 from .milvus_db import (
     TEXT_MAX, Connection, failure, manifest_key, query_terms, source_key, stem, suffix, terms, where_filter,
@@ -67,18 +67,25 @@ class MilvusStore:
         self._adopt(head, manifest)
 
     def _adopt(self, head: dict[str, Any], manifest: dict[str, Any]) -> None:
+        """Switch to a commit; checked in full before anything changes."""
         for name in (head["chunks"], head["pages"]):
             if not self._client.has_collection(name):
                 raise IndexCorruptError(f"collection {name} is missing at {self._conn.uri}; rebuild with --rebuild")
             self._client.load_collection(name)
+        fields = {f["name"]: f for f in self._client.describe_collection(head["chunks"])["fields"]}
+        dim = int(manifest["embedder"]["dim"])
+        if int(fields["vector"]["params"]["dim"]) != dim:
+            raise IndexCorruptError(f"collection {head['chunks']} holds vectors of another dimension "
+                                    f"than the manifest's {dim}")
+        if getattr(self, "manifest", None) and self.manifest["embedder"] != manifest["embedder"]:
+            raise IndexMismatchError(
+                f"the index at {self.location} was rebuilt with embedder {manifest['embedder']['name']} while "
+                "this process had it open; open it again"
+            )
         self.manifest = manifest
         self.chunks_collection, self.pages_collection = head["chunks"], head["pages"]
         self.generation = int(head["generation"])
         self._live: dict[str, int] = {k: int(v) for k, v in manifest.get("milvus", {}).get("live", {}).items()}
-        fields = {f["name"]: f for f in self._client.describe_collection(self.chunks_collection)["fields"]}
-        if int(fields["vector"]["params"]["dim"]) != self.dim:
-            raise IndexCorruptError(f"collection {self.chunks_collection} holds vectors of another dimension "
-                                    f"than the manifest's {self.dim}")
 
     @classmethod
     def open(cls, uri: str, prefix: str, token: str | None) -> "MilvusStore":
@@ -103,9 +110,16 @@ class MilvusStore:
             raise
 
     def refresh(self) -> None:
-        head = self._conn.head()
-        if head is not None and int(head["generation"]) != self.generation:
-            self._adopt(head, self._conn.manifest(head))
+        for attempt in range(3):
+            head = self._conn.head()
+            if head is None or int(head["generation"]) == self.generation:
+                return
+            try:
+                self._adopt(head, self._conn.manifest(head))
+                return
+            except IndexCorruptError:
+                if attempt == 2 or self._conn.head() == head:  # not a commit moving on while we read
+                    raise
 
     @property
     def location(self) -> str:
@@ -172,7 +186,8 @@ class MilvusStore:
                 df = self._conn.count(self.chunks_collection, expr)
             except Exception as exc:
                 raise failure(exc, f"text match in {self.chunks_collection}") from None
-            out[w] = math.log((self.size + 1) / (df + 0.5))
+            # Rows a commit superseded stay one more commit; never count more than N.
+            out[w] = math.log((self.size + 1) / (min(df, self.size) + 0.5))
         return out
 
     def _by_id(self, ids: Sequence[int], fields: list[str]) -> dict[int, dict[str, Any]]:
@@ -251,8 +266,11 @@ class MilvusStore:
 class MilvusWriter:
     """Adds the next generation's rows; nothing is visible to readers until `commit()`."""
 
-    def __init__(self, conn: Connection, manifest: dict[str, Any], fresh: bool = False) -> None:
+    def __init__(self, conn: Connection, manifest: dict[str, Any], fresh: bool = False,
+                 lease: str | None = None) -> None:
         self._conn = conn
+        self.lease = lease  # the write lock's token, renewed while rows go in
+        self._renewed = time.monotonic()
         self._client = conn.client
         conn.ensure_meta()
         try:
@@ -312,6 +330,9 @@ class MilvusWriter:
                 "terms": terms(f"{c.heading}\n{c.text}")[:16000], "vector": v.tolist(),
             })
         self._insert(self.chunks_collection, rows)
+        if self.lease is not None and time.monotonic() - self._renewed > 600:
+            self._conn.renew_lease(self.lease)
+            self._renewed = time.monotonic()
 
     def add_pages(self, pages: Sequence[Page]) -> None:
         rows = []
@@ -351,7 +372,8 @@ class MilvusWriter:
         self.manifest["updated_at"] = now_iso()
         section = self.manifest["milvus"]
         section["live"] = dict(sorted(self._live.items()))
-        section["touched"] = {s: self._before.get(s) for s in sorted(self._touched)}
+        # Only files whose earlier version is still stored have anything to delete later.
+        section["touched"] = {s: self._before[s] for s in sorted(self._touched) if self._before.get(s) is not None}
         section["touched_before"] = self._touched_before
         section["previous"] = ([self.old_head["chunks"], self.old_head["pages"]]
                                if self.old_head and self.fresh else [])
@@ -367,6 +389,8 @@ class MilvusWriter:
         self._conn.put({manifest_key(self.generation, i): p for i, p in enumerate(parts)})
         head = {"generation": self.generation, "parts": len(parts), "chunks": self.chunks_collection,
                 "pages": self.pages_collection}
+        if self.lease is not None and self._conn.lease_token() != self.lease:
+            raise IndexLockedError(f"this ingest lost the write lock of {self._conn.uri}; nothing was committed")
         # From here abort() keeps its hands off: if the head write fails, the rows are
         # invisible debris for the next sweep; if it succeeded, they are the live index.
         self._committed = True
@@ -393,9 +417,18 @@ class MilvusWriter:
             self._conn.close()
 
 
-def _superseded(source: str, keep: Iterable[int | None]) -> str:
-    kept = sorted({g for g in keep if g is not None})
-    return f'skey == "{source_key(source)}"' + "".join(f" and gen != {g}" for g in kept)
+def _superseded(sources: dict[str, tuple[int, ...]]) -> list[str]:
+    """Delete filters for the rows of these files outside the generations to keep, one
+    per set of kept generations and at most 200 files each (one scan per filter)."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for source, keep in sources.items():
+        groups.setdefault(tuple(sorted(set(keep))), []).append(source_key(source))
+    out = []
+    for keep, keys in groups.items():
+        for a in range(0, len(keys), 200):
+            listed = ", ".join(f'"{k}"' for k in keys[a:a + 200])
+            out.append(f"skey in [{listed}]" + "".join(f" and gen != {g}" for g in keep))
+    return out
 
 
 def tidy(conn: Connection, head: dict[str, Any], manifest: dict[str, Any], superseded: bool = True) -> None:
@@ -413,14 +446,14 @@ def tidy(conn: Connection, head: dict[str, Any], manifest: dict[str, Any], super
         if name not in keep:
             client.drop_collection(name)
     touched = section.get("touched", {}) if superseded else {}
+    plan = {s: tuple(x for x in (live.get(s), before) if x is not None) for s, before in touched.items()}
+    for source in section.get("touched_before", []) if superseded else ():
+        plan.setdefault(source, tuple(x for x in (live.get(source),) if x is not None))
     for name in (head["chunks"], head["pages"]):
         client.load_collection(name)
         client.delete(name, filter=f"gen > {g}")
-        for source, before in touched.items():
-            client.delete(name, filter=_superseded(source, [live.get(source), before]))
-        for source in section.get("touched_before", []) if superseded else ():
-            if source not in touched:
-                client.delete(name, filter=_superseded(source, [live.get(source)]))
+        for expr in _superseded(plan):
+            client.delete(name, filter=expr)
         client.flush(name)
     conn.drop_keys([k for k in conn.meta_keys("manifest-")
                     if not k.startswith((f"manifest-{g:06d}-", f"manifest-{g - 1:06d}-"))])
@@ -440,6 +473,7 @@ class MilvusBackend:
             )
         self.uri, self.prefix, self.token = uri, prefix, token
         self.lite = uri.endswith(".db")
+        self._lease: str | None = None  # while this backend holds the write lock
 
     @property
     def location(self) -> str:
@@ -477,7 +511,7 @@ class MilvusBackend:
         return MilvusStore.open(self.uri, self.prefix, self.token)
 
     def writer(self, manifest: dict[str, Any], fresh: bool = False) -> MilvusWriter:
-        return MilvusWriter(self._connect(), manifest, fresh)
+        return MilvusWriter(self._connect(), manifest, fresh, lease=self._lease)
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -486,9 +520,11 @@ class MilvusBackend:
         conn = self._connect()
         try:
             token = conn.take_lease(self.location)
+            self._lease = token
             try:
                 yield
             finally:
+                self._lease = None
                 conn.drop_lease(token)
         finally:
             conn.close()

@@ -102,7 +102,8 @@ def where_filter(where: Any) -> str:
         return ""
     parts = []
     if where.types:
-        parts.append(f"ext in [{', '.join(quote(t) for t in sorted(set(where.types)))}]")
+        kinds = {"md" if t == "markdown" else t for t in where.types}  # suffix() stores markdown as md
+        parts.append(f"ext in [{', '.join(quote(t) for t in sorted(kinds))}]")
     globs = [g for g in where.sources if not any(c in g for c in "[]%_\\")]
     if globs and len(globs) == len(where.sources):
         alts = []
@@ -288,6 +289,12 @@ class Connection:
             raise IndexLockedError(f"another process took the write lock of {where} first; try again")
         return token
 
+    def renew_lease(self, token: str) -> None:
+        """Push a held lease's expiry forward (a writer does this while it works)."""
+        held = _lease(self.get(["lock"]).get("lock"))
+        if held and held.get("token") == token:
+            self.put({"lock": json.dumps({**held, "expires": time.time() + LEASE_SECONDS})})
+
     def lease_token(self) -> str | None:
         held = _lease(self.get(["lock"]).get("lock"))
         return held.get("token") if held else None
@@ -314,13 +321,14 @@ def _lease(raw: str | None) -> dict[str, Any] | None:
 
 
 def _stale(lease: dict[str, Any]) -> bool:
+    """A lease of a dead process on this host, or (held elsewhere) past its expiry; a
+    live holder on this host keeps it however long it runs."""
     try:
-        if float(lease.get("expires", 0)) < time.time():
-            return True
         if lease.get("host") == socket.gethostname():
             os.kill(int(lease.get("pid", 0)), 0)
+            return False
+        return float(lease.get("expires", 0)) < time.time()
     except ProcessLookupError:
         return True
     except (PermissionError, ValueError, TypeError):
         return not lease
-    return False
