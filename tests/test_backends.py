@@ -131,7 +131,7 @@ def test_a_killed_milvus_writer_leaves_nothing_visible_and_the_next_write_sweeps
 
 
 def test_a_milvus_commit_killed_after_its_flip_shows_only_the_new_version(tmp_path, monkeypatch):
-    import rag.stores.milvus as milvus
+    import rag.stores.milvus_write as milvus
 
     docs = make_folder(tmp_path / "docs")
     s = settings(tmp_path, "milvus")
@@ -166,7 +166,7 @@ def test_a_milvus_commit_killed_after_its_flip_shows_only_the_new_version(tmp_pa
 @pytest.mark.parametrize("store", ["faiss", "milvus"])
 def test_an_interrupt_during_the_cleanup_after_a_commit_keeps_the_commit(tmp_path, monkeypatch, store):
     import rag.stores.faiss as faiss
-    import rag.stores.milvus as milvus
+    import rag.stores.milvus_write as milvus
 
     docs = make_folder(tmp_path / "docs")
     s = settings(tmp_path, store)

@@ -1,8 +1,8 @@
 """Talking to Milvus for the Milvus store: the client, the collections' schemas, the meta
 rows (manifest parts, head, lock), filter literals, and the words BM25 indexes.
 
-Kept apart from rag/stores/milvus.py, which owns what the rows mean (generations,
-commits, cleanup); this module only knows how to read and write them.
+Kept apart from rag/stores/milvus.py (reading) and rag/stores/milvus_write.py (commits
+and cleanup), which own what the rows mean; this module only knows how to reach them.
 """
 
 from __future__ import annotations

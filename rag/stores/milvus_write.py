@@ -1,0 +1,220 @@
+"""Writing a Milvus index (see rag/stores/milvus.py for the layout): the writer that adds
+a generation's rows and commits it with one head upsert, and `tidy`, which deletes what
+no reader needs any more once a commit is in."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import IndexCorruptError, IndexLockedError, RagError
+from ..types import Chunk, Page
+from .milvus_db import TEXT_MAX, Connection, failure, manifest_key, source_key, suffix, terms
+from .records import FileRecord, new_ids, now_iso
+
+log = logging.getLogger(__name__)
+
+PAGE_PART = 8000  # characters per page row: at most 32,000 bytes of UTF-8, under VARCHAR's 65,535
+_MANIFEST_PART = 8000
+_INSERT_BATCH = 1000
+
+
+class MilvusWriter:
+    """Adds the next generation's rows; nothing is visible to readers until `commit()`."""
+
+    def __init__(self, conn: Connection, manifest: dict[str, Any], fresh: bool = False,
+                 lease: str | None = None) -> None:
+        self._conn = conn
+        self.lease = lease  # the write lock's token, renewed while rows go in
+        self._renewed = time.monotonic()
+        self._client = conn.client
+        conn.ensure_meta()
+        try:
+            head = conn.head()
+        except IndexCorruptError:
+            if not fresh:
+                raise
+            head = None  # a rebuild replaces a damaged index: number past every collection
+        numbers = [int(name.rsplit("_", 1)[1]) for name in conn.ours()]
+        self.generation = max([int(head["generation"]) if head else 0, *numbers]) + 1
+        self.old_head = head
+        self.fresh = fresh or head is None
+        if self.fresh:
+            self.chunks_collection = f"{conn.prefix}_chunks_{self.generation:06d}"
+            self.pages_collection = f"{conn.prefix}_pages_{self.generation:06d}"
+            conn.create_data(self.chunks_collection, self.pages_collection, int(manifest["embedder"]["dim"]))
+        else:
+            self.chunks_collection, self.pages_collection = head["chunks"], head["pages"]
+            for name in (self.chunks_collection, self.pages_collection):
+                self._client.load_collection(name)
+                self._client.delete(name, filter=f"gen >= {self.generation}")  # a dead writer's rows
+        self.manifest = json.loads(json.dumps(manifest))  # a deep copy: the caller's stays as it was
+        self.manifest.setdefault("files", {})
+        self.manifest.setdefault("next_id", 0)
+        self.manifest["generation"] = self.generation
+        self.manifest["store"] = "milvus"
+        section = self.manifest.setdefault("milvus", {})
+        self._before: dict[str, int] = {} if self.fresh else {k: int(v) for k, v in section.get("live", {}).items()}
+        self._touched_before = sorted(section.get("touched", {})) if not self.fresh else []
+        self._live = dict(self._before)
+        self._touched: set[str] = set()
+        self._committed = False
+
+    def _insert(self, collection: str, rows: list[dict[str, Any]]) -> None:
+        for a in range(0, len(rows), _INSERT_BATCH):
+            try:
+                self._client.insert(collection, rows[a:a + _INSERT_BATCH])
+            except Exception as exc:
+                raise failure(exc, f"insert into {collection}") from None
+
+    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, ids: Sequence[int] | None = None) -> None:
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        if not chunks:
+            return
+        ids_ = new_ids(self.manifest, len(chunks), ids)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        rows = []
+        for i, c, v in zip(ids_, chunks, vectors):
+            if len(c.text.encode("utf-8", "surrogatepass")) > TEXT_MAX:
+                raise RagError(f"{c.source}: a chunk of {len(c.text)} characters is over Milvus's text limit; "
+                               "use smaller --chunk-tokens")
+            rows.append({
+                "id": int(i), "source": c.source, "skey": source_key(c.source), "ext": suffix(c.source)[:60],
+                "page": -1 if c.page is None else int(c.page), "heading": c.heading[:2000], "start": int(c.start),
+                "end": int(c.end), "tokens": int(c.tokens), "gen": self.generation, "text": c.text,
+                "terms": terms(f"{c.heading}\n{c.text}")[:16000], "vector": v.tolist(),
+            })
+        self._insert(self.chunks_collection, rows)
+        if self.lease is not None and time.monotonic() - self._renewed > 600:
+            self._conn.renew_lease(self.lease)
+            self._renewed = time.monotonic()
+
+    def add_pages(self, pages: Sequence[Page]) -> None:
+        rows = []
+        for p in pages:
+            for a in range(0, max(len(p.text), 1), PAGE_PART):
+                rows.append({"source": p.source, "skey": source_key(p.source), "page": -1 if p.page is None else int(p.page),
+                             "offset": int(p.offset) + a, "gen": self.generation, "text": p.text[a:a + PAGE_PART],
+                             "v": [0.0, 0.0]})
+        self._insert(self.pages_collection, rows)
+
+    def finish_file(self, source: str, record: FileRecord) -> None:
+        self.manifest["files"][source] = record.__dict__.copy()
+        self._live[source] = self.generation
+        self._touched.add(source)
+
+    def _delete_new(self, source: str) -> None:
+        expr = f'skey == "{source_key(source)}" and gen == {self.generation}'
+        for name in (self.chunks_collection, self.pages_collection):
+            self._client.delete(name, filter=expr)
+
+    def discard_file(self, source: str) -> None:
+        """A file failed part-way: drop what this writer added for it; its old version stays."""
+        self._delete_new(source)
+
+    def remove_source(self, source: str) -> int:
+        record = self.manifest["files"].pop(source, None)
+        self._live.pop(source, None)
+        self._touched.add(source)
+        self._delete_new(source)
+        return int(record["chunks"]) if record else 0
+
+    def commit(self) -> None:
+        """Make this generation the live one: check and flush the rows, write the
+        manifest, then one upsert of the head."""
+        files = self.manifest["files"]
+        self.manifest["chunks"] = sum(int(r["chunks"]) for r in files.values())
+        self.manifest["updated_at"] = now_iso()
+        section = self.manifest["milvus"]
+        section["live"] = dict(sorted(self._live.items()))
+        # Only files whose earlier version is still stored have anything to delete later.
+        section["touched"] = {s: self._before[s] for s in sorted(self._touched) if self._before.get(s) is not None}
+        section["touched_before"] = self._touched_before
+        section["previous"] = ([self.old_head["chunks"], self.old_head["pages"]]
+                               if self.old_head and self.fresh else [])
+        for name in (self.chunks_collection, self.pages_collection):
+            self._client.flush(name)
+        mine = sum(int(files[s]["chunks"]) for s, g in self._live.items() if g == self.generation)
+        stored = self._conn.count(self.chunks_collection, f"gen == {self.generation}")
+        if stored != mine:
+            raise IndexCorruptError(f"Milvus at {self._conn.uri} holds {stored} new chunk rows in "
+                                    f"{self.chunks_collection}, {mine} were written; the index is left as it was")
+        text = json.dumps(self.manifest, sort_keys=True)
+        parts = [text[a:a + _MANIFEST_PART] for a in range(0, len(text), _MANIFEST_PART)] or [""]
+        self._conn.put({manifest_key(self.generation, i): p for i, p in enumerate(parts)})
+        head = {"generation": self.generation, "parts": len(parts), "chunks": self.chunks_collection,
+                "pages": self.pages_collection}
+        if self.lease is not None and self._conn.lease_token() != self.lease:
+            raise IndexLockedError(f"this ingest lost the write lock of {self._conn.uri}; nothing was committed")
+        # From here abort() keeps its hands off: if the head write fails, the rows are
+        # invisible debris for the next sweep; if it succeeded, they are the live index.
+        self._committed = True
+        self._conn.put({"head": json.dumps(head)})  # the commit
+        tidy(self._conn, head, self.manifest)
+        self._conn.close()
+
+    def abort(self) -> None:
+        """Drop this writer's rows, unless its commit already went through (then an
+        interrupted cleanup is left to the next writer's sweep)."""
+        try:
+            if self._committed:
+                return
+            if self.fresh:
+                for name in (self.chunks_collection, self.pages_collection):
+                    if self._client.has_collection(name):
+                        self._client.drop_collection(name)
+            else:
+                for name in (self.chunks_collection, self.pages_collection):
+                    self._client.delete(name, filter=f"gen >= {self.generation}")
+        except Exception as exc:  # the next writer sweeps what is left
+            log.warning("could not clear an aborted write in Milvus at %s: %s", self._conn.uri, exc)
+        finally:
+            self._conn.close()
+
+
+def _superseded(sources: dict[str, tuple[int, ...]]) -> list[str]:
+    """Delete filters for the rows of these files outside the generations to keep, one
+    per set of kept generations and at most 200 files each (one scan per filter)."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for source, keep in sources.items():
+        groups.setdefault(tuple(sorted(set(keep))), []).append(source_key(source))
+    out = []
+    for keep, keys in groups.items():
+        for a in range(0, len(keys), 200):
+            listed = ", ".join(f'"{k}"' for k in keys[a:a + 200])
+            out.append(f"skey in [{listed}]" + "".join(f" and gen != {g}" for g in keep))
+    return out
+
+
+def tidy(conn: Connection, head: dict[str, Any], manifest: dict[str, Any], superseded: bool = True) -> None:
+    """Delete what no reader needs any more: rows of generations after the head's
+    (a writer that died), the versions the previous commit superseded, collections and
+    manifests older than the previous commit. The versions this commit superseded stay
+    one commit longer, for readers that were mid-query. Safe to repeat: each writer runs
+    it after its commit and before it starts."""
+    client = conn.client
+    g = int(head["generation"])
+    section = manifest.get("milvus", {})
+    live = section.get("live", {})
+    keep = {head["chunks"], head["pages"], *section.get("previous", [])}
+    for name in conn.ours():
+        if name not in keep:
+            client.drop_collection(name)
+    touched = section.get("touched", {}) if superseded else {}
+    plan = {s: tuple(x for x in (live.get(s), before) if x is not None) for s, before in touched.items()}
+    for source in section.get("touched_before", []) if superseded else ():
+        plan.setdefault(source, tuple(x for x in (live.get(source),) if x is not None))
+    for name in (head["chunks"], head["pages"]):
+        client.load_collection(name)
+        client.delete(name, filter=f"gen > {g}")
+        for expr in _superseded(plan):
+            client.delete(name, filter=expr)
+        client.flush(name)
+    conn.drop_keys([k for k in conn.meta_keys("manifest-")
+                    if not k.startswith((f"manifest-{g:06d}-", f"manifest-{g - 1:06d}-"))])
+    conn.put({"clean": str(g)})  # flushes the meta collection
