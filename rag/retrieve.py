@@ -29,6 +29,13 @@ FUSIONS = ("convex", "rrf")
 # Both lists are always fetched this deep for fusion, so a score's rescaling does not
 # depend on k; with 300 it measured 0.736, with 50 0.732.
 FUSION_DEPTH = 200
+
+
+def file_type(source: str) -> str:
+    """A file's type as `--where type=` names it: its suffix, lowercased, without the dot."""
+    return PurePosixPath(source).suffix.lower().lstrip(".")
+
+
 @dataclass(frozen=True)
 class Where:
     """Hit filters: every given condition must hold."""
@@ -52,12 +59,15 @@ class Where:
     def __bool__(self) -> bool:
         return bool(self.sources or self.types)
 
+    def file_types(self) -> frozenset[str]:
+        """The file types (`file_type`) the type conditions accept: "md" takes "markdown" too."""
+        return frozenset(self.types) | ({"markdown"} if "md" in self.types else set())
+
     def accepts(self, source: str) -> bool:
         name = PurePosixPath(source).name
         if self.sources and not any(fnmatch(source, g) or ("/" not in g and fnmatch(name, g)) for g in self.sources):
             return False
-        suffix = PurePosixPath(source).suffix.lower().lstrip(".")
-        return not self.types or suffix in self.types or (suffix == "markdown" and "md" in self.types)
+        return not self.types or file_type(source) in self.file_types()
 
 
 def rrf(rankings: Sequence[Sequence[tuple[int, float]]], k: int = 60) -> list[tuple[int, float]]:

@@ -17,7 +17,6 @@ import socket
 import time
 import unicodedata
 from functools import lru_cache
-from pathlib import PurePosixPath
 from typing import Any, Sequence
 
 from ..errors import IndexCorruptError, IndexLockedError, MissingDependencyError, RagError
@@ -59,12 +58,6 @@ def source_key(source: str) -> str:
     return hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def suffix(source: str) -> str:
-    """A file's type as `--where type=` names it: its suffix, lowercased, "md" for markdown."""
-    ext = PurePosixPath(source).suffix.lower().lstrip(".")
-    return "md" if ext == "markdown" else ext
-
-
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
     try:
@@ -101,9 +94,8 @@ def where_filter(where: Any) -> str:
     if not where:
         return ""
     parts = []
-    if where.types:
-        kinds = {"md" if t == "markdown" else t for t in where.types}  # suffix() stores markdown as md
-        parts.append(f"ext in [{', '.join(quote(t) for t in sorted(kinds))}]")
+    if where.types:  # `ext` holds retrieve.file_type(source)
+        parts.append(f"ext in [{', '.join(quote(t) for t in sorted(where.file_types()))}]")
     globs = [g for g in where.sources if not any(c in g for c in "[]%_\\")]
     if globs and len(globs) == len(where.sources):
         alts = []
@@ -223,7 +215,7 @@ class Connection:
         s.add_field("id", DT.INT64, is_primary=True)
         s.add_field("source", DT.VARCHAR, max_length=4096)
         s.add_field("skey", DT.VARCHAR, max_length=40)  # source_key(source)
-        s.add_field("ext", DT.VARCHAR, max_length=64)  # suffix(source), for --where type=
+        s.add_field("ext", DT.VARCHAR, max_length=64)  # retrieve.file_type(source), for --where type=
         s.add_field("page", DT.INT64)  # -1: a file without pages
         s.add_field("heading", DT.VARCHAR, max_length=8192)
         for name in ("start", "end", "tokens", "gen"):

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import IndexCorruptError, IndexLockedError, RagError
 from ..types import Chunk, Page
-from .milvus_db import TEXT_MAX, Connection, failure, manifest_key, source_key, suffix, terms
+from ..retrieve import file_type
+from .milvus_db import TEXT_MAX, Connection, failure, manifest_key, source_key, terms
 from .records import FileRecord, new_ids, now_iso
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class MilvusWriter:
                 raise RagError(f"{c.source}: a chunk of {len(c.text)} characters is over Milvus's text limit; "
                                "use smaller --chunk-tokens")
             rows.append({
-                "id": int(i), "source": c.source, "skey": source_key(c.source), "ext": suffix(c.source)[:60],
+                "id": int(i), "source": c.source, "skey": source_key(c.source), "ext": file_type(c.source)[:60],
                 "page": -1 if c.page is None else int(c.page), "heading": c.heading[:2000], "start": int(c.start),
                 "end": int(c.end), "tokens": int(c.tokens), "gen": self.generation, "text": c.text,
                 "terms": terms(f"{c.heading}\n{c.text}")[:16000], "vector": v.tolist(),
