@@ -29,7 +29,6 @@ there searches wait for an ingest to finish; a server has no such limit.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -40,13 +39,13 @@ import numpy as np
 from ..errors import ConfigError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from ..types import Chunk, Hit, Page
 from . import milvus_write
-from .milvus_db import Connection, failure, query_terms, source_key, stem, where_filter
+from .milvus_db import Connection, failure, query_terms, quote, source_key, stem, where_filter
 from .milvus_write import MilvusWriter
 from .records import FileRecord
 
 log = logging.getLogger(__name__)
 
-_INSERT_BATCH = 1000  # ids per query
+_QUERY_BATCH = 1000  # ids per query
 _SEARCH_LIMIT = 16384  # Milvus's top-k ceiling
 
 
@@ -178,7 +177,7 @@ class MilvusStore:
         out: dict[str, float] = {}
         for w in words:
             stems = query_terms(w) or [stem(w.lower())]
-            expr = f"gen <= {self.generation} and TEXT_MATCH(terms, {json.dumps(stems[0])})"
+            expr = f"gen <= {self.generation} and TEXT_MATCH(terms, {quote(stems[0])})"
             try:
                 df = self._conn.count(self.chunks_collection, expr)
             except Exception as exc:
@@ -190,9 +189,9 @@ class MilvusStore:
     def _by_id(self, ids: Sequence[int], fields: list[str]) -> dict[int, dict[str, Any]]:
         out: dict[int, dict[str, Any]] = {}
         ids = [int(i) for i in ids]
-        for a in range(0, len(ids), _INSERT_BATCH):
+        for a in range(0, len(ids), _QUERY_BATCH):
             try:
-                rows = self._client.query(self.chunks_collection, ids=ids[a:a + _INSERT_BATCH], output_fields=fields)
+                rows = self._client.query(self.chunks_collection, ids=ids[a:a + _QUERY_BATCH], output_fields=fields)
             except Exception as exc:
                 raise failure(exc, f"query of {self.chunks_collection}") from None
             out.update((int(r["id"]), r) for r in rows)

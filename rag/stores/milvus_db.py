@@ -143,6 +143,7 @@ class Connection:
         self.lite = uri.endswith(".db")
         self.client = client(uri, token)
         self.meta = f"{prefix}_meta"
+        self._meta_loaded = False
         self._ours = re.compile(rf"{re.escape(prefix)}_(chunks|pages)_\d{{6}}")
 
     def close(self) -> None:
@@ -151,8 +152,7 @@ class Connection:
 
     # -- meta rows ---------------------------------------------------------------------
     def ensure_meta(self) -> None:
-        if self.client.has_collection(self.meta):
-            self.client.load_collection(self.meta)
+        if self._meta_ready():
             return
         DT = pymilvus().DataType
         schema = self.client.create_schema(auto_id=False)
@@ -162,11 +162,19 @@ class Connection:
         index = self.client.prepare_index_params()
         index.add_index("v", index_type="FLAT", metric_type="L2")
         self._create(self.meta, schema, index)
+        self._meta_loaded = True
+
+    def _meta_ready(self) -> bool:
+        """Whether the meta collection exists, loading it the first time: a reader asks for
+        the head before every query (MilvusStore.refresh), so this must not cost two calls."""
+        if not self._meta_loaded and self.client.has_collection(self.meta):
+            self.client.load_collection(self.meta)
+            self._meta_loaded = True
+        return self._meta_loaded
 
     def get(self, keys: Sequence[str]) -> dict[str, str]:
-        if not keys or not self.client.has_collection(self.meta):
+        if not keys or not self._meta_ready():
             return {}
-        self.client.load_collection(self.meta)
         expr = "key in [" + ",".join(quote(k) for k in keys) + "]"
         rows = self.client.query(self.meta, filter=expr, output_fields=["key", "value"])
         return {r["key"]: r["value"] for r in rows}
