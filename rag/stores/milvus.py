@@ -329,17 +329,17 @@ class MilvusBackend:
             conn.close()
 
     def sweep(self) -> None:
-        """Finish what a killed writer left (see `tidy`); a damaged index is left for
-        `--rebuild`, which does not need it readable."""
+        """Finish the cleanup of a commit whose writer was killed after its flip (see
+        `tidy`); a writer clears a killed writer's uncommitted rows itself. A damaged
+        index is left for `--rebuild`, which does not need it readable."""
         conn = self._connect()
         try:
             head = conn.head()
             if head is None:
                 for name in conn.ours():
                     conn.client.drop_collection(name)
-            else:  # the superseded rows only once: a sync of many files deletes per file
-                done = conn.get(["clean"]).get("clean") == str(head["generation"])
-                milvus_write.tidy(conn, head, conn.manifest(head), superseded=not done)
+            elif conn.get(["clean"]).get("clean") != str(head["generation"]):
+                milvus_write.tidy(conn, head, conn.manifest(head))
         except IndexCorruptError:
             return
         finally:

@@ -52,7 +52,8 @@ class MilvusWriter:
             self.chunks_collection, self.pages_collection = head["chunks"], head["pages"]
             for name in (self.chunks_collection, self.pages_collection):
                 self._client.load_collection(name)
-                self._client.delete(name, filter=f"gen >= {self.generation}")  # a dead writer's rows
+                # A writer killed before its commit left rows under this number; no reader saw them.
+                self._client.delete(name, filter=f"gen >= {self.generation}")
         self.manifest = json.loads(json.dumps(manifest))  # a deep copy: the caller's stays as it was
         self.manifest.setdefault("files", {})
         self.manifest.setdefault("next_id", 0)
@@ -192,12 +193,12 @@ def _superseded(sources: dict[str, tuple[int, ...]]) -> list[str]:
     return out
 
 
-def tidy(conn: Connection, head: dict[str, Any], manifest: dict[str, Any], superseded: bool = True) -> None:
-    """Delete what no reader needs any more: rows of generations after the head's
-    (a writer that died), the versions the previous commit superseded, collections and
-    manifests older than the previous commit. The versions this commit superseded stay
-    one commit longer, for readers that were mid-query. Safe to repeat: each writer runs
-    it after its commit and before it starts."""
+def tidy(conn: Connection, head: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """Delete what no reader needs any more: the versions the previous commit superseded,
+    collections and manifests older than the previous commit. The versions this commit
+    superseded stay one commit longer, for readers that were mid-query. Safe to repeat:
+    a writer runs it after its commit, and the next ingest's sweep again if that writer
+    was killed before it finished (the "clean" row says which commit was tidied)."""
     client = conn.client
     g = int(head["generation"])
     section = manifest.get("milvus", {})
@@ -206,13 +207,12 @@ def tidy(conn: Connection, head: dict[str, Any], manifest: dict[str, Any], super
     for name in conn.ours():
         if name not in keep:
             client.drop_collection(name)
-    touched = section.get("touched", {}) if superseded else {}
+    touched = section.get("touched", {})
     plan = {s: tuple(x for x in (live.get(s), before) if x is not None) for s, before in touched.items()}
-    for source in section.get("touched_before", []) if superseded else ():
+    for source in section.get("touched_before", []):
         plan.setdefault(source, tuple(x for x in (live.get(source),) if x is not None))
     for name in (head["chunks"], head["pages"]):
         client.load_collection(name)
-        client.delete(name, filter=f"gen > {g}")
         for expr in _superseded(plan):
             client.delete(name, filter=expr)
         client.flush(name)
