@@ -14,8 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .stores import Backend, FileRecord, Store, Writer, backend_for
-from .stores import records as store_mod
+from .stores import FORMAT, FORMAT_VERSION, Backend, FileRecord, Store, Writer, backend_for, now_iso
 from . import vector_index
 from .citations import citations_for, is_refusal, support, word_forms
 from .config import Settings, cache_dir
@@ -187,12 +186,12 @@ def _apply(
             log.warning("the index at %s keeps the vector storage it was built with (%s, IVF from %d chunks); "
                         "ingest with --rebuild to change it", index_dir, built["storage"], built["ann_from"])
     manifest = plan.old if keep_old else {
-        "format": store_mod.FORMAT,
-        "format_version": store_mod.FORMAT_VERSION,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
         "embedder": {"name": embedder.name, "dim": embedder.dim, "max_tokens": embedder.max_tokens},
         "chunking": _chunking_manifest(settings),
         "vectors": vector_index.describe({"storage": settings.vector_storage, "ann_from": settings.ann_from}),
-        "created_at": store_mod.now_iso(),
+        "created_at": now_iso(),
     }
     writer = backend.writer(manifest, fresh=rebuild)  # type: ignore[arg-type]
     try:
@@ -210,7 +209,7 @@ def _apply(
             return replace(unchanged, failed=tuple(failed), warnings=tuple(warnings))  # nothing to commit
         for source in plan.removed:
             writer.remove_source(source)
-        writer.manifest["last_ingest"] = store_mod.now_iso()
+        writer.manifest["last_ingest"] = now_iso()
         writer.commit()
     except BaseException:
         writer.abort()
@@ -332,7 +331,7 @@ def _embed_and_store(
             except OSError:
                 size = 0
             batch.finish(item.source, FileRecord(
-                sha256=digest, chunks=chunks, pages=pages, bytes=size, root=item.root, ingested_at=store_mod.now_iso(),
+                sha256=digest, chunks=chunks, pages=pages, bytes=size, root=item.root, ingested_at=now_iso(),
             ))
             (updated if item.source in old_files else added).append(item.source)
     finally:
