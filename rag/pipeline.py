@@ -402,6 +402,13 @@ class Index:
         settings = _settings(settings, index_dir)
         return cls(backend_for(settings).open(), settings, embedder, generator)
 
+    def load_models(self, generator: bool = True) -> None:
+        """Load the embedder (and the generator unless `generator` is False) now, so a bad
+        model path fails before the first question rather than in the middle of it."""
+        self.embedder
+        if generator:
+            self.generator
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
