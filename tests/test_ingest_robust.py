@@ -13,10 +13,12 @@ from typer.testing import CliRunner
 
 from rag import Settings, ingest
 from rag import loaders
+from rag.loaders import pdf as pdf_loader
+from rag.loaders import text as text_loader
 from rag.cli import EXIT_FILES_FAILED, app
 from rag.errors import LoaderError, RagError
 from rag.inventory import list_index, remove
-from rag.stores.faiss import Store
+from rag.stores.faiss import FaissStore
 
 runner = CliRunner()
 
@@ -51,7 +53,7 @@ def test_every_kind_of_bad_file_is_named_with_its_reason(tmp_path: Path):
         "sf-imagemagick-CCITTFaxDecode.pdf": "no extractable text (scanned PDF? OCR is not supported)",
     }
     assert report.added == ("good.md",)
-    assert set(Store.open(tmp_path / "idx").files()) == {"good.md"}
+    assert set(FaissStore.open(tmp_path / "idx").files()) == {"good.md"}
 
 
 def test_pdf_password_opens_the_encrypted_file(tmp_path: Path):
@@ -61,10 +63,7 @@ def test_pdf_password_opens_the_encrypted_file(tmp_path: Path):
     assert report.failed == () and report.added == ("locked.pdf",)
 
 
-def test_cli_exit_status_is_non_zero_when_a_file_failed(tmp_path: Path, monkeypatch):
-    import rag.pipeline
-
-    monkeypatch.setattr(rag.pipeline, "make_embedder", lambda *a, **k: HashEmbedder())
+def test_cli_exit_status_is_non_zero_when_a_file_failed(tmp_path: Path, hash_models):
     docs = folder(tmp_path / "docs", {"ok.txt": "Fine words here.\n", "bad.txt": ""})
     result = runner.invoke(app, ["ingest", str(docs), "--index-dir", str(tmp_path / "idx")])
     assert result.exit_code == EXIT_FILES_FAILED
@@ -78,15 +77,15 @@ def test_mojibake_is_repaired_and_counted(tmp_path: Path):
     docs = folder(tmp_path / "docs", {"moji.txt": broken, "clean.txt": "Naïve café text stays as it is.\n"})
     report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
     assert report.repaired == ("moji.txt",)
-    store = Store.open(tmp_path / "idx")
+    store = FaissStore.open(tmp_path / "idx")
     assert store.page_text("moji.txt", None).startswith("It’s a café")
     assert store.page_text("clean.txt", None) == "Naïve café text stays as it is.\n"
     assert report.to_dict()["repaired"] == ["moji.txt"]
 
 
 def test_large_text_file_is_streamed_in_segments_with_exact_spans(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(loaders, "STREAM_BYTES", 10_000)
-    monkeypatch.setattr(loaders, "SEGMENT_BYTES", 2_000)
+    monkeypatch.setattr(text_loader, "STREAM_BYTES", 10_000)
+    monkeypatch.setattr(text_loader, "SEGMENT_BYTES", 2_000)
     paragraphs = [f"Paragraph {i} talks about topic {i % 7} with café words." for i in range(600)]
     text = "\n\n".join(paragraphs) + "\n"
     path = tmp_path / "big.txt"
@@ -101,7 +100,7 @@ def test_large_text_file_is_streamed_in_segments_with_exact_spans(tmp_path: Path
     docs.mkdir()
     path.rename(docs / "big.txt")
     ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
-    store = Store.open(tmp_path / "idx")
+    store = FaissStore.open(tmp_path / "idx")
     rows = store._db.execute('SELECT start, "end", text FROM chunks').fetchall()
     assert rows and all(text[a:b] == t for a, b, t in rows)
     assert store.page_text("big.txt", None) == text
@@ -112,7 +111,7 @@ def test_pdf_that_parses_forever_is_stopped_by_the_time_limit(tmp_path: Path, mo
         while True:
             time.sleep(0.01)
 
-    monkeypatch.setattr(loaders, "_parse_pdf", endless)
+    monkeypatch.setattr(pdf_loader, "_parse_pdf", endless)
     path = tmp_path / "loop.pdf"
     path.write_bytes(b"%PDF-1.4 whatever")
     started = time.monotonic()

@@ -1,0 +1,136 @@
+"""Path -> pages of text, by the file's suffix: one module per family of formats.
+
+`FAMILIES` is the registry: each family names the suffixes it reads (and the page kind
+each gets) and the function that reads them. A new format is one module with a `read`
+function and a `KINDS` table, plus one line in FAMILIES.
+
+A loader raises `LoaderError(source, reason)` for a file it cannot read at all; pages
+it can read come back even when others fail (reported as notes). A family marked
+`timed` is parsed whole under a per-file time limit, so a hostile file cannot hang an
+ingest; the others yield their pages as they go.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Protocol
+
+from ..errors import LoaderError
+from ..types import Page
+from . import html, pdf, text
+from .html import html_to_text
+from .text import REPAIRED_NOTE, SEGMENT_BYTES, STREAM_BYTES, decode_text, read_error_reason
+
+__all__ = [
+    "DEFAULT_TIME_LIMIT", "FAMILIES", "Family", "REPAIRED_NOTE", "SEGMENT_BYTES", "STREAM_BYTES",
+    "SUPPORTED_SUFFIXES", "decode_text", "html_to_text", "is_supported", "iter_pages", "load",
+    "read_error_reason",
+]
+
+DEFAULT_TIME_LIMIT = 120.0  # seconds to parse one file of a timed family
+
+
+class Reader(Protocol):
+    """What a family's `read` does: yield the file's pages with text, notes on the side."""
+
+    def __call__(
+        self, path: Path, source: str, kind: str, notes: list[str], passwords: Iterable[str]
+    ) -> Iterable[Page]: ...
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str  # as messages name it ("PDF parsing took longer ...")
+    kinds: Mapping[str, str]  # lowercased suffix -> Page.kind
+    read: Reader
+    timed: bool = False  # parsed whole under the per-file time limit
+
+
+FAMILIES = (
+    Family("text", text.KINDS, text.read),
+    Family("HTML", html.KINDS, html.read),
+    Family("PDF", pdf.KINDS, pdf.read, timed=True),
+)
+_BY_SUFFIX = {suffix: family for family in FAMILIES for suffix in family.kinds}
+SUPPORTED_SUFFIXES = frozenset(_BY_SUFFIX)
+
+
+def is_supported(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def load(
+    path: Path, source: str, passwords: Iterable[str] = (), time_limit: float | None = DEFAULT_TIME_LIMIT
+) -> tuple[list[Page], list[str]]:
+    """Read one whole file into pages (see iter_pages); returns the pages and the notes."""
+    notes: list[str] = []
+    pages = list(iter_pages(path, source, notes, passwords, time_limit))
+    return pages, notes
+
+
+def iter_pages(
+    path: Path,
+    source: str,
+    notes: list[str],
+    passwords: Iterable[str] = (),
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
+) -> Iterator[Page]:
+    """Yield the pages (or segments) of one file that have text.
+
+    Args:
+        path: the file on disk.
+        source: the name recorded for it in the index (relative path).
+        notes: receives warnings about parts that were skipped or repaired.
+        passwords: tried in order on encrypted PDFs after the empty password.
+        time_limit: seconds a timed family (PDF) may take to parse (None: no limit).
+
+    Raises:
+        LoaderError: the file has no usable text at all (possibly after some pages
+            were yielded, for a large text file that fails part-way).
+    """
+    suffix = path.suffix.lower()
+    family = _BY_SUFFIX.get(suffix)
+    if family is None:
+        raise LoaderError(source, f"unsupported file type {suffix or '(no suffix)'}")
+    kind = family.kinds[suffix]
+    if not family.timed:
+        yield from family.read(path, source, kind, notes, tuple(passwords))
+        return
+    found: list[str] = []  # kept only if the parse finishes in time
+    try:
+        with _time_limit(time_limit):
+            pages = list(family.read(path, source, kind, found, tuple(passwords)))
+    except _TimeUp:
+        raise LoaderError(source, f"{family.name} parsing took longer than {time_limit:g} s and was stopped") from None
+    notes.extend(found)
+    yield from pages
+
+
+class _TimeUp(BaseException):
+    """BaseException, so a parser's own `except Exception` cannot swallow it."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Interrupt the block after `seconds` (SIGALRM: only in the main thread on Unix;
+    elsewhere the block runs unlimited). The timed parsers are pure Python (pypdf), so
+    the signal lands between bytecodes."""
+    usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise _TimeUp()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
