@@ -11,9 +11,7 @@ type, fetching deeper until k survive. Hits that repeat most of a better hit's s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from fnmatch import fnmatch
-from pathlib import PurePosixPath
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -22,52 +20,13 @@ from .embed import Embedder
 from .errors import ConfigError
 from .lexical import fts_query  # noqa: F401  (re-exported: tests and old callers)
 from .stores import Store
-from .types import Hit
+from .types import Hit, Where, file_type  # noqa: F401  (Where, file_type re-exported: old callers)
 
 MODES = ("dense", "lexical", "hybrid")
 FUSIONS = ("convex", "rrf")
 # Both lists are always fetched this deep for fusion, so a score's rescaling does not
 # depend on k; with 300 it measured 0.736, with 50 0.732.
 FUSION_DEPTH = 200
-
-
-def file_type(source: str) -> str:
-    """A file's type as `--where type=` names it: its suffix, lowercased, without the dot."""
-    return PurePosixPath(source).suffix.lower().lstrip(".")
-
-
-@dataclass(frozen=True)
-class Where:
-    """Hit filters: every given condition must hold."""
-
-    sources: tuple[str, ...] = ()  # globs over the source path (a glob without "/" also matches the file name)
-    types: tuple[str, ...] = ()  # file types: "pdf", "md", ...
-
-    @classmethod
-    def parse(cls, specs: Sequence[str]) -> "Where":
-        """From `source=GLOB` / `type=EXT` strings (as given to --where)."""
-        sources: list[str] = []
-        types: list[str] = []
-        for spec in specs:
-            key, sep, value = spec.partition("=")
-            key, value = key.strip().lower(), value.strip()
-            if not sep or not value or key not in ("source", "type"):
-                raise ConfigError(f"--where {spec!r}: use source=GLOB or type=EXT (e.g. type=pdf)")
-            (sources if key == "source" else types).append(value if key == "source" else value.lower().lstrip("."))
-        return cls(tuple(sources), tuple(types))
-
-    def __bool__(self) -> bool:
-        return bool(self.sources or self.types)
-
-    def file_types(self) -> frozenset[str]:
-        """The file types (`file_type`) the type conditions accept: "md" takes "markdown" too."""
-        return frozenset(self.types) | ({"markdown"} if "md" in self.types else set())
-
-    def accepts(self, source: str) -> bool:
-        name = PurePosixPath(source).name
-        if self.sources and not any(fnmatch(source, g) or ("/" not in g and fnmatch(name, g)) for g in self.sources):
-            return False
-        return not self.types or file_type(source) in self.file_types()
 
 
 def rrf(rankings: Sequence[Sequence[tuple[int, float]]], k: int = 60) -> list[tuple[int, float]]:

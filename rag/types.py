@@ -6,7 +6,11 @@ They hold plain data only and serialise to JSON through `to_dict`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from fnmatch import fnmatch
+from pathlib import PurePosixPath
+from typing import Any, Sequence
+
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -217,3 +221,43 @@ class Progress:
     total: int
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def file_type(source: str) -> str:
+    """A file's type as `--where type=` names it: its suffix, lowercased, without the dot."""
+    return PurePosixPath(source).suffix.lower().lstrip(".")
+
+
+@dataclass(frozen=True)
+class Where:
+    """Hit filters (`--where`): every given condition must hold. Both stores and the
+    retriever apply them, so they live here rather than with either."""
+
+    sources: tuple[str, ...] = ()  # globs over the source path (a glob without "/" also matches the file name)
+    types: tuple[str, ...] = ()  # file types: "pdf", "md", ...
+
+    @classmethod
+    def parse(cls, specs: Sequence[str]) -> "Where":
+        """From `source=GLOB` / `type=EXT` strings (as given to --where)."""
+        sources: list[str] = []
+        types: list[str] = []
+        for spec in specs:
+            key, sep, value = spec.partition("=")
+            key, value = key.strip().lower(), value.strip()
+            if not sep or not value or key not in ("source", "type"):
+                raise ConfigError(f"--where {spec!r}: use source=GLOB or type=EXT (e.g. type=pdf)")
+            (sources if key == "source" else types).append(value if key == "source" else value.lower().lstrip("."))
+        return cls(tuple(sources), tuple(types))
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.types)
+
+    def file_types(self) -> frozenset[str]:
+        """The file types (`file_type`) the type conditions accept: "md" takes "markdown" too."""
+        return frozenset(self.types) | ({"markdown"} if "md" in self.types else set())
+
+    def accepts(self, source: str) -> bool:
+        name = PurePosixPath(source).name
+        if self.sources and not any(fnmatch(source, g) or ("/" not in g and fnmatch(name, g)) for g in self.sources):
+            return False
+        return not self.types or file_type(source) in self.file_types()

@@ -13,7 +13,8 @@ from rag import Settings, ingest
 from rag.errors import ConfigError
 from rag.evaluate import mrr_at_k, ndcg_at_k, recall_at_k
 from rag.pipeline import Index, evaluate
-from rag.retrieve import Where, fts_query, rrf
+from rag.retrieve import fts_query, rrf
+from rag.types import Where
 
 
 def test_metrics_against_a_hand_computed_example():

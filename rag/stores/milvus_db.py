@@ -94,7 +94,7 @@ def where_filter(where: Any) -> str:
     if not where:
         return ""
     parts = []
-    if where.types:  # `ext` holds retrieve.file_type(source)
+    if where.types:  # `ext` holds types.file_type(source)
         parts.append(f"ext in [{', '.join(quote(t) for t in sorted(where.file_types()))}]")
     globs = [g for g in where.sources if not any(c in g for c in "[]%_\\")]
     if globs and len(globs) == len(where.sources):
@@ -223,7 +223,7 @@ class Connection:
         s.add_field("id", DT.INT64, is_primary=True)
         s.add_field("source", DT.VARCHAR, max_length=4096)
         s.add_field("skey", DT.VARCHAR, max_length=40)  # source_key(source)
-        s.add_field("ext", DT.VARCHAR, max_length=64)  # retrieve.file_type(source), for --where type=
+        s.add_field("ext", DT.VARCHAR, max_length=64)  # types.file_type(source), for --where type=
         s.add_field("page", DT.INT64)  # -1: a file without pages
         s.add_field("heading", DT.VARCHAR, max_length=8192)
         for name in ("start", "end", "tokens", "gen"):

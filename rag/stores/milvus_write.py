@@ -12,8 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import IndexCorruptError, IndexLockedError, RagError
-from ..types import Chunk, Page
-from ..retrieve import file_type
+from ..types import Chunk, Page, file_type
 from .milvus_db import TEXT_MAX, Connection, failure, manifest_key, source_key, terms
 from .records import FileRecord, new_ids, now_iso
 
