@@ -4,7 +4,7 @@ Synthetic vectors stand in for chunks: 384 dimensions like all-MiniLM-L6-v2, dra
 around one centre per 100 vectors, the centres themselves around one topic per 1,000,
 and normalised (real embeddings are clustered, and clusters overlap).
 For each size the flat index is the reference, measured in the same run; the IVF index
-is built by rag/vector_index.py exactly as a commit would build it (cells, k-means,
+is built by rag/stores/vector_index.py exactly as a commit would build it (cells, k-means,
 nprobe calibrated to recall@10 >= 0.97 on queries near stored vectors). Recall@10 and
 latency are then measured on other queries (stored vectors moved to a cosine of about
 0.7, a different seed), one query at a time with k=10 as `rag search` asks.
@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine  # noqa: E402
-from rag import vector_index as vi  # noqa: E402
+from rag.stores import vector_index as vi  # noqa: E402
 from rag.stores.faiss import _faiss  # noqa: E402
 
 DIM = 384

@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine  # noqa: E402
 from bench.scale import DIM, synthetic  # noqa: E402
-from rag import vector_index  # noqa: E402
+from rag.stores import vector_index  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.retrieve import Retriever, Where  # noqa: E402
 from rag.stores import FORMAT, FORMAT_VERSION, FileRecord, backend_for, now_iso  # noqa: E402

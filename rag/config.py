@@ -51,8 +51,8 @@ _ENV_ALIASES = {
 }
 LLM_BACKENDS = ("llama.cpp", "openai")
 EMBED_RUNTIMES = ("auto", "onnx", "torch")  # rag/embed.py make_embedder
-VECTOR_STORAGES = ("float32", "float16")  # rag/vector_index.py
-DEFAULT_ANN_FROM = 200_000  # chunks from which a new index is IVF, not flat (rag/vector_index.py)
+VECTOR_STORAGES = ("float32", "float16")  # rag/stores/vector_index.py
+DEFAULT_ANN_FROM = 200_000  # chunks from which a new index is IVF, not flat (rag/stores/vector_index.py)
 STORES = ("faiss", "milvus")  # rag/stores/
 
 
@@ -101,7 +101,7 @@ class Settings:
     strategy: str = "grounded"
     # From this many chunks a new index searches approximately (IVF) instead of exactly,
     # and its vectors are kept as float32 or float16; both are recorded in the manifest
-    # when an index is created and kept by later ingests (rag/vector_index.py).
+    # when an index is created and kept by later ingests (rag/stores/vector_index.py).
     ann_from: int = DEFAULT_ANN_FROM
     vector_storage: str = "float32"
     # Processes that load and chunk files ahead of the embedder during ingest (0: the

@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from . import vector_index
+from .stores import vector_index
 from .config import STORES, Settings
 from .errors import ConfigError, IndexCorruptError, RagError
 from .stores import backend_for

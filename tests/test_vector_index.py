@@ -11,7 +11,7 @@ import pytest
 from fakes import HashEmbedder
 
 from rag import Settings, ingest
-from rag import vector_index as vi
+from rag.stores import vector_index as vi
 from rag.errors import ConfigError
 from rag.pipeline import Index
 from rag.stores.faiss import Store, live_generation

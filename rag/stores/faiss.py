@@ -5,7 +5,7 @@ Layout of an index directory:
     CURRENT              name of the live generation, replaced atomically
     gen-000007/
         manifest.json    format version, embedder, chunking, per-file hashes
-        vectors.faiss    flat or IVF FAISS index (rag/vector_index.py): ids are chunk ids
+        vectors.faiss    flat or IVF FAISS index (rag/stores/vector_index.py): ids are chunk ids
         chunks.sqlite    chunks(id, source, page, heading, start, end, text, tokens), pages,
                          chunks_fts: an FTS5 (BM25) index of the chunks, rowid = chunk id
 
@@ -32,11 +32,12 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .. import vector_index
-from ..errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, MissingDependencyError
+from . import vector_index
+from ..errors import IndexCorruptError, IndexLockedError, IndexNotFoundError
 from ..types import Chunk, Hit, Page
 from ..lexical import fts_query
 from .records import FORMAT, FORMAT_VERSION, FileRecord, check_manifest, new_ids, now_iso
+from .vector_index import load_faiss as _faiss
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -54,14 +55,6 @@ CREATE TABLE IF NOT EXISTS pages (
 CREATE INDEX IF NOT EXISTS pages_source ON pages(source);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(heading, text, tokenize='porter unicode61');
 """
-
-
-def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError:
-        raise MissingDependencyError("faiss is not installed: pip install faiss-cpu") from None
-    return faiss
 
 
 def exists(index_dir: Path) -> bool:
