@@ -12,14 +12,14 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .citations import content_words, strip_citations
+from .citations import strip_citations
+from .text import content_words, words
 
 if TYPE_CHECKING:
-    from .pipeline import Index
+    from .index import Index
     from .retrieve import Where
     from .types import Answer
 
-_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _POINTERS = frozenset(
     "it its it's itself they them their theirs they're these those he she him his her this that that's".split()
 )
@@ -53,12 +53,12 @@ def _topic(word: str) -> str:
 
 def leans_on_previous(question: str) -> bool:
     """Whether a question needs the previous turn to be understood (see standalone_query)."""
-    words = _WORD.findall(question.lower())
-    if any(tuple(words[: len(o)]) == o for o in _OPENERS):
+    said = words(question, decimals=False)
+    if any(tuple(said[: len(o)]) == o for o in _OPENERS):
         return True
-    if words and words[-1] in _POINTERS:
+    if said and said[-1] in _POINTERS:
         return True  # "Why do tokenizers use it?": a pronoun at the end is an object from before
-    for word in words:
+    for word in said:
         if _topic(word):
             return False  # a content word before any pronoun: probably what the pronoun means
         if word in _POINTERS:
@@ -69,9 +69,9 @@ def leans_on_previous(question: str) -> bool:
 def _rewrite(question: str, previous: str) -> str:
     if not previous or not leans_on_previous(question):
         return question
-    own = {_topic(w) for w in _WORD.findall(question.lower())}
+    own = {_topic(w) for w in words(question, decimals=False)}
     added: list[str] = []
-    for word in _WORD.findall(previous.lower()):
+    for word in words(previous, decimals=False):
         norm = _topic(word)
         if norm and norm not in own and word not in added:
             own.add(norm)

@@ -1,10 +1,10 @@
 """Pure functions: page text -> chunks with character spans, heading paths and token counts.
 
 Structure first: a page is cut into sections at Markdown/RST headings, sections into
-paragraphs and list items, those into sentences, and an over-long sentence into runs
-of words. Sentences are then packed greedily into chunks that never cross a section
-and never exceed the token limit, each new chunk repeating the trailing sentences of
-the previous one up to the overlap. Token counts come from the embedder's own
+paragraphs and list items, those into sentences (both split by rag/text.py), and an
+over-long sentence into runs of words. Sentences are then packed greedily into chunks
+that never cross a section and never exceed the token limit, each new chunk repeating
+the trailing sentences of the previous one up to the overlap. Token counts come from the embedder's own
 tokenizer (passed in), since that is what truncates.
 
 Compromise: a sentence longer than the limit is cut between words, so its halves are
@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from .text import paragraph_spans, sentence_spans
 from .types import Chunk, Page
 
 CountTokens = Callable[[Sequence[str]], list[int]]
@@ -24,8 +25,6 @@ CountTokens = Callable[[Sequence[str]], list[int]]
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
 _FENCE = re.compile(r"^(```|~~~)", re.M)
 _RST_ADORN = re.compile(r"^([=\-~^*#+`:.'\"_])\1{2,}[ \t]*$")
-_PARA_BREAK = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*(?:[-*+]|\d+[.)])[ \t]+)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
 @dataclass(frozen=True)
@@ -107,30 +106,12 @@ def _rst_headings(text: str) -> list[tuple[int, int, int, str]]:
     return marks
 
 
-def _spans(text: str, start: int, end: int, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
-    """Non-blank pieces of text[start:end] between matches of pattern, trimmed."""
-    out = []
-    pos = start
-    for m in pattern.finditer(text, start, end):
-        out.append((pos, m.start()))
-        pos = m.end()
-    out.append((pos, end))
-    trimmed = []
-    for a, b in out:
-        piece = text[a:b]
-        if piece.strip():
-            a += len(piece) - len(piece.lstrip())
-            b -= len(piece) - len(piece.rstrip())
-            trimmed.append((a, b))
-    return trimmed
-
-
 def _units(text: str, section: Section, limit: int, count: CountTokens) -> list[_Unit]:
     """Sentences of a section, with over-long ones cut into runs of words."""
     spans = [
         s
-        for para in _spans(text, section.start, section.end, _PARA_BREAK)
-        for s in _spans(text, para[0], para[1], _SENTENCE_END)
+        for para in paragraph_spans(text, section.start, section.end)
+        for s in sentence_spans(text, para[0], para[1], capital_next=True)
     ]
     counts = count([text[a:b] for a, b in spans]) if spans else []
     units: list[_Unit] = []

@@ -1,11 +1,12 @@
 """Checks each answer sentence against the sources it cites, finds the exact supporting
 span, builds extractive answers and judges whether the sources answer the question.
 
-Support is lexical: the share of a sentence's content words (stop words dropped, a
-plural "s" folded) that occur in a span of the cited source, a window of one to three of
-its sentences. A sentence is supported when that share reaches SUPPORT_THRESHOLD for a
-source it cites, or, citing none, for the source it restates (which it is then credited
-with). The best window is the quote: character offsets into the stored page text.
+Support is lexical: the share of a sentence's content words (rag/text.py: stop words
+dropped, a plural "s" folded) that occur in a span of the cited source, a window of one
+to three of its sentences. A sentence is supported when that share reaches
+SUPPORT_THRESHOLD for a source it cites, or, citing none, for the source it restates
+(which it is then credited with). The best window is the quote: character offsets into
+the stored page text.
 
 Source sentences that address the model ("ignore the previous instructions...") are
 never quoted and never count as support: retrieved text is data, not instructions.
@@ -22,16 +23,33 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .citations import (
-    ATTRIBUTION_THRESHOLD, cited_numbers, content_words, is_instruction, is_stop_word, sentence_spans, sentences,
-    strip_citations,
-)
+from .citations import cited_numbers, strip_citations
+from .text import content_words, is_stop_word, sentence_spans, sentences
 from .types import Hit, Quote, Sentence
 
-SUPPORT_THRESHOLD = ATTRIBUTION_THRESHOLD
+# Share of a sentence's content words that must occur in a source for the source to
+# support it (or, when the sentence cites nothing, to be credited with it). 0.6 accepts
+# paraphrase with a few words of its own and rejects generic filler ("This is important
+# for many reasons") that shares only common words.
+SUPPORT_THRESHOLD = 0.6
 RUNNER_UP = 0.6  # see extract()
 FOLLOW_WORDS = 70  # the best sentence brings the next one along while both stay this short
 WINDOW = 3  # the longest run of source sentences one quote may span
+
+
+# Phrasing aimed at a model rather than a reader: the marks of a prompt injection.
+# Such sentences in a source are never quoted as an answer or counted as support.
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b[^.!?\n]{0,60}\b(instructions?|prompts?|rules|guidelines|above|previous)\b"
+    r"|\bsystem prompt\b|\b(you|assistant|model|ai)\s+(must|should|will)\s+(now\s+)?(answer|reply|respond|say|output|print)\b"
+    r"|\b(reply|respond|answer)\s+(only\s+)?with\b",
+    re.I,
+)
+
+
+def is_instruction(sentence: str) -> bool:
+    """Whether a source sentence talks to the model (an injection), not about the topic."""
+    return bool(_INSTRUCTION.search(sentence))
 
 
 @dataclass(frozen=True)

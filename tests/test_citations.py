@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from rag.citations import citations_for, cited_numbers, is_refusal, support
+from rag.citations import citations_for, cited_numbers, is_refusal
 from rag.prompt import NOT_FOUND
+from rag.text import support
 from rag.types import Hit
 from rag.verify import verify
 
