@@ -26,7 +26,7 @@ from .html import html_to_text
 from .text import REPAIRED_NOTE, SEGMENT_BYTES, STREAM_BYTES, decode_text, read_error_reason
 
 __all__ = [
-    "DEFAULT_TIME_LIMIT", "FAMILIES", "Family", "REPAIRED_NOTE", "SEGMENT_BYTES", "STREAM_BYTES",
+    "DEFAULT_TIME_LIMIT", "FAMILIES", "Family", "REPAIRED_NOTE", "Reader", "SEGMENT_BYTES", "STREAM_BYTES",
     "SUPPORTED_SUFFIXES", "decode_text", "html_to_text", "is_supported", "iter_pages", "load",
     "read_error_reason",
 ]
