@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import CORPUS, QUESTIONS, machine, questions  # noqa: E402
 from rag import Settings, ingest  # noqa: E402
 from rag.evaluate import score_answers  # noqa: E402
-from rag.pipeline import Index  # noqa: E402
+from rag.index import Index  # noqa: E402
 
 THRESHOLDS = [0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7]
 

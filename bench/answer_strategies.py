@@ -28,7 +28,8 @@ from bench.common import CORPUS, machine, questions  # noqa: E402
 from rag import Settings, ingest  # noqa: E402
 from rag.citations import citations_for  # noqa: E402
 from rag.evaluate import score_answers  # noqa: E402
-from rag.pipeline import Index, add_source_passages  # noqa: E402
+from rag.answer import add_source_passages  # noqa: E402
+from rag.index import Index  # noqa: E402
 from rag.verify import extract  # noqa: E402
 
 

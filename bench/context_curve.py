@@ -25,7 +25,7 @@ from bench.common import CORPUS, machine, questions  # noqa: E402
 from rag import Settings, ingest  # noqa: E402
 from rag.config import DEFAULT_CONTEXT_TOKENS, DEFAULT_MAX_ANSWER_TOKENS, DEFAULT_TOP_K  # noqa: E402
 from rag.evaluate import score_answers  # noqa: E402
-from rag.pipeline import Index  # noqa: E402
+from rag.index import Index  # noqa: E402
 
 TOKENS_PER_CHUNK = 200  # about what a corpus chunk costs in the prompt, with its header
 

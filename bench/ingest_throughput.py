@@ -38,7 +38,7 @@ from bench.common import machine  # noqa: E402
 from rag.stores import faiss as store_mod  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.embed import SentenceTransformerEmbedder, make_embedder  # noqa: E402
-from rag.pipeline import ingest  # noqa: E402
+from rag.ingestion import ingest  # noqa: E402
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-train" / "corpus.jsonl"
 TARGET = 0.90

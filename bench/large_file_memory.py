@@ -141,7 +141,7 @@ def child(args: list[str]) -> None:
         print(json.dumps({"vectors": int(index.ntotal)}))
     elif mode == "ingest":
         from rag.config import Settings
-        from rag.pipeline import ingest
+        from rag.ingestion import ingest
 
         report = ingest([args[1]], settings=Settings(index_dir=Path(args[2])), embedder=HashEmbedder())
         print(json.dumps({"chunks": report.chunks_embedded, "seconds": report.seconds, "failed": len(report.failed)}))

@@ -1,6 +1,6 @@
 """Dense, lexical and hybrid retrieval side by side on BEIR SciFact (train split).
 
-Runs `rag.pipeline.evaluate` once per mode over the same cached index (the first run
+Runs `rag.evaluate.evaluate` once per mode over the same cached index (the first run
 ingests the 5,183 abstracts, a few minutes on 2 cores). The reference measured in the
 same run is dense retrieval alone; the published test-split figures for context are
 BM25 0.665, all-MiniLM-L6-v2 about 0.645, bge-small-en-v1.5 0.713 (nDCG@10).
@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, machine  # noqa: E402
 from rag import Settings  # noqa: E402
-from rag.pipeline import evaluate  # noqa: E402
+from rag.evaluate import evaluate  # noqa: E402
 
 GOAL = 0.72
 
@@ -37,7 +37,7 @@ def main() -> None:
         print(f"{mode:<8} {m['ndcg@10']:>8.4f} {m['ndcg@10'] / ref:>7.3f} {m['recall@10']:>6.3f} {m['recall@100']:>6.3f} "
               f"{m['mrr@10']:>7.4f} {r.latency_ms['p50']:>7.1f} {r.latency_ms['p95']:>7.1f}")
     from rag.evaluate import load_queries, load_qrels
-    from rag.pipeline import Index
+    from rag.index import Index
     import statistics
     import time
 

@@ -106,7 +106,7 @@ def scifact() -> tuple[np.ndarray, np.ndarray]:
     from rag import Settings, ingest
     from rag.config import cache_dir
     from rag.evaluate import materialize
-    from rag.pipeline import Index
+    from rag.index import Index
 
     base = cache_dir() / "bench-scifact"
     materialize(SCIFACT, base / "docs")
@@ -114,7 +114,7 @@ def scifact() -> tuple[np.ndarray, np.ndarray]:
     ingest([base / "docs"], settings=settings)
     index = Index.open(settings=settings)
     store = index.store
-    ids = sorted(store.chunk_rows(range(int(store.manifest["next_id"]))))
+    ids = sorted(store.chunk_rows(range(store.manifest.next_id)))
     x = store.vectors_of(ids)
     questions = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").read_text().splitlines() if line]
     return x, index.embedder.embed(questions)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, machine  # noqa: E402
 from rag import Settings  # noqa: E402
 from rag.migrate import migrate  # noqa: E402
-from rag.pipeline import evaluate  # noqa: E402
+from rag.evaluate import evaluate  # noqa: E402
 from rag.stores import backend_for  # noqa: E402
 
 MODES = ("dense", "lexical", "hybrid")

@@ -38,7 +38,8 @@ from bench.scale import DIM, synthetic  # noqa: E402
 from rag.stores import vector_index  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.retrieve import Retriever, Where  # noqa: E402
-from rag.stores import FORMAT, FORMAT_VERSION, FileRecord, backend_for, now_iso  # noqa: E402
+from rag.manifest import Chunking, EmbedderInfo, FileRecord, new_manifest, now_iso  # noqa: E402
+from rag.stores import backend_for  # noqa: E402
 from rag.types import Chunk, Page  # noqa: E402
 
 PER_FILE = 100
@@ -79,11 +80,7 @@ def build(store: str, folder: Path, vectors: np.ndarray, words: list[str], rss_l
     settings = Settings.load({"index_dir": folder / "index", "store": store,
                               "milvus_uri": milvus_uri or str(folder / "m.db"), "milvus_collection": "bench_scale"})
     backend = backend_for(settings)
-    manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "embedder": {"name": "synthetic", "dim": DIM, "max_tokens": 256},
-        "chunking": {"algorithm": "synthetic"}, "vectors": vector_index.describe({}), "created_at": now_iso(),
-    }
+    manifest = new_manifest(EmbedderInfo("synthetic", DIM, 256), Chunking("synthetic", 256, 0))
     started = time.perf_counter()
     stored = [0]
     threading.Thread(target=_watch, args=(store, len(vectors), stored, started, rss_limit), daemon=True).start()

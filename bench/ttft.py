@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import CORPUS, machine  # noqa: E402
 from rag import Settings, ingest  # noqa: E402
-from rag.pipeline import Index  # noqa: E402
+from rag.index import Index  # noqa: E402
 
 BUDGETS = (768, 1024, 1536, 2048, 3072, 4096)
 QUESTIONS = (

@@ -15,7 +15,8 @@ _EXPORTS = {
     "BackendError": "errors", "ConfigError": "errors", "IndexCorruptError": "errors", "IndexMismatchError": "errors",
     "IndexNotFoundError": "errors", "LoaderError": "errors", "MissingDependencyError": "errors",
     "ModelNotFoundError": "errors", "RagError": "errors",
-    "Index": "pipeline", "ingest": "pipeline",
+    # rag.ingestion, not rag.ingest: a submodule of that name would shadow the function.
+    "Index": "index", "ingest": "ingestion", "Manifest": "manifest",
     "Answer": "types", "Chunk": "types", "Citation": "types", "Hit": "types",
     "IngestReport": "types", "Page": "types",
 }
@@ -35,5 +36,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Answer", "BackendError", "Chunk", "Citation", "ConfigError", "Hit", "Index", "IndexCorruptError",
     "IndexMismatchError", "IndexNotFoundError", "IngestReport", "LoaderError",
-    "MissingDependencyError", "ModelNotFoundError", "Page", "RagError", "Settings", "ingest",
+    "Manifest", "MissingDependencyError", "ModelNotFoundError", "Page", "RagError", "Settings", "ingest",
 ]

@@ -50,7 +50,7 @@ _ENV_ALIASES = {
     "llm_backend": "RAG_LLM", "llm_model_name": "RAG_LLM_MODEL",
 }
 LLM_BACKENDS = ("llama.cpp", "openai")
-EMBED_RUNTIMES = ("auto", "onnx", "torch")  # rag/embed.py make_embedder
+EMBED_RUNTIMES = ("auto", "onnx", "torch")  # rag/embedders/ make_embedder
 VECTOR_STORAGES = ("float32", "float16")  # rag/stores/vector_index.py
 DEFAULT_ANN_FROM = 200_000  # chunks from which a new index is IVF, not flat (rag/stores/vector_index.py)
 STORES = ("faiss", "milvus")  # rag/stores/
@@ -67,7 +67,7 @@ class Settings:
     milvus_token: str | None = field(default=None, repr=False)  # "user:password" or an API key
     embed_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     # "auto": ONNX Runtime (exported once with torch, same vectors), torch if that fails;
-    # "onnx" or "torch" to insist on one (see rag/onnx_embed.py).
+    # "onnx" or "torch" to insist on one (see rag/embedders/onnx.py).
     embed_runtime: str = "auto"
     llm_model: str | None = None  # None: the packaged SmolLM2-135M-Instruct GGUF
     llm_backend: str = "llama.cpp"  # "llama.cpp" (a local GGUF) or "openai" (a server)
@@ -107,7 +107,7 @@ class Settings:
     # Processes that load and chunk files ahead of the embedder during ingest (0: the
     # ingest process does it itself, between embedding batches); rag/prefetch.py.
     workers: int = 0
-    # Reuse the vector of any text embedded before with the same model (rag/embed_cache.py).
+    # Reuse the vector of any text embedded before with the same model (rag/embedders/cache.py).
     embed_cache: bool = True
     threads: int | None = None  # None: every core this process may use
     # Texts per forward pass of the embedder. Small batches of length-sorted texts ran
@@ -115,6 +115,10 @@ class Settings:
     # torch the same way): they stay in the CPU's caches and pad little.
     batch_size: int = 8
     file_timeout: float = 120.0  # seconds one PDF may take to parse
+    # Where the ONNX export and the embedding cache live (env RAG_CACHE_DIR, rag.toml
+    # cache_dir). `Settings.load` fills in the default from the environment it is given;
+    # a Settings built directly takes it from the process environment.
+    cache_dir: Path = field(default_factory=lambda: default_cache_dir())
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -210,6 +214,7 @@ class Settings:
         for key, value in (overrides or {}).items():
             if value is not None:
                 values[key] = value
+        values.setdefault("cache_dir", default_cache_dir(env))
         return cls()._merged(values)
 
     def _merged(self, values: Mapping[str, Any]) -> "Settings":
@@ -220,6 +225,8 @@ class Settings:
         values = dict(values)
         if "index_dir" in values:
             values["index_dir"] = Path(values["index_dir"])
+        if "cache_dir" in values:
+            values["cache_dir"] = Path(values["cache_dir"]).expanduser()
         return replace(self, **values)
 
 
@@ -229,6 +236,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     return {k: _coerce(k, v, f"config file {path}") if isinstance(v, str) else v for k, v in data.items()}
+
+
+def settings_for(settings: Settings | None, index_dir: str | Path | None = None) -> Settings:
+    """The settings an entry point uses: the given ones (else rag.toml and the environment),
+    with `index_dir` when one is given."""
+    settings = settings or Settings.load()
+    return settings._merged({"index_dir": index_dir}) if index_dir is not None else settings
 
 
 def _coerce(name: str, raw: str, where: str) -> Any:
@@ -250,9 +264,16 @@ def _coerce(name: str, raw: str, where: str) -> Any:
     return raw
 
 
-def cache_dir() -> Path:
-    """Where exports and caches live: RAG_CACHE_DIR, else $XDG_CACHE_HOME/rag, else ~/.cache/rag."""
-    if os.environ.get("RAG_CACHE_DIR"):
-        return Path(os.environ["RAG_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The default of the cache_dir setting: RAG_CACHE_DIR, else $XDG_CACHE_HOME/rag, else
+    ~/.cache/rag, read from `env` (None: the process environment)."""
+    env = os.environ if env is None else env
+    if env.get("RAG_CACHE_DIR"):
+        return Path(env["RAG_CACHE_DIR"]).expanduser()
+    base = env.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rag"
+
+
+# Temporary re-export while issue 14 moves callers; removed at the end of the issue.
+# New code reads settings.cache_dir.
+cache_dir = default_cache_dir

@@ -1,4 +1,5 @@
-"""Retrieval evaluation on BEIR-format data: metrics, loading, running the queries.
+"""The eval verb: retrieval metrics on BEIR-format data (`evaluate`) and answer quality
+on a question set (`evaluate_qa`), with the metrics, loading and scoring they use.
 
 A BEIR folder holds corpus.jsonl (`_id`, `title`, `text`), queries.jsonl (`_id`,
 `text`) and qrels/<split>.tsv (query-id, corpus-id, score). The corpus is written out
@@ -11,14 +12,23 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import quote, unquote
 
+from .config import Settings
 from .errors import RagError
+from .types import Progress
+
+if TYPE_CHECKING:
+    from .embedders import Embedder
+    from .index import Index
+
+ProgressFn = Callable[[Progress], None]
 
 METRIC_KEYS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 
@@ -197,3 +207,62 @@ def score_answers(items: list[dict[str, Any]], answers: list[Any], strategy: str
                        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1)},
         "strategy": strategy,
     }
+
+
+def evaluate(
+    folder: str | Path,
+    split: str | None = None,
+    mode: str | None = None,
+    settings: Settings | None = None,
+    embedder: "Embedder | None" = None,
+    index_dir: str | Path | None = None,
+    progress: ProgressFn | None = None,
+) -> EvalResult:
+    """Retrieval metrics on a BEIR-format folder.
+
+    The corpus is ingested into its own index, `indexes/eval-<folder name>` beside the
+    default index unless `index_dir` is given, and reused by later runs.
+    """
+    from .index import Index
+    from .ingestion import ingest
+
+    folder = Path(folder)
+    settings = settings or Settings.load()
+    split = pick_split(folder, split)
+    qrels = load_qrels(folder, split)
+    queries = load_queries(folder, set(qrels))
+    if not queries:
+        raise RagError(f"no query of {folder / 'queries.jsonl'} has judgements in qrels/{split}.tsv")
+    base = Path(index_dir) if index_dir else settings.index_dir.parent / f"eval-{folder.resolve().name}"
+    materialize(folder, base / "docs")
+    overrides: dict[str, Any] = {"index_dir": base / "index"}
+    if settings.milvus_uri:  # a shared Milvus: the evaluation gets collections of its own
+        overrides["milvus_collection"] = "_".join(
+            [settings.milvus_collection, "eval", *re.findall(r"[A-Za-z0-9]+", folder.resolve().name)])[:200]
+    settings = settings._merged(overrides)
+    ingest([base / "docs"], settings=settings, embedder=embedder, progress=progress)
+    index = Index.open(settings=settings, embedder=embedder)
+    mode = mode or settings.mode
+    index.search("warm up", 1, mode)  # load the embedder before the clock starts
+
+    def step(done: int, total: int) -> None:
+        if progress:
+            progress(Progress("query", done, total))
+
+    try:
+        return run_queries(lambda q, k: index.search(q, k, mode), queries, qrels, mode, split, progress=step)
+    finally:
+        index.close()
+
+
+def evaluate_qa(
+    path: str | Path, index: "Index", extractive: bool = False, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    """Ask every question of a JSONL question set and score the answers (see score_answers)."""
+    items = load_qa(Path(path))
+    answers = []
+    for n, item in enumerate(items, start=1):
+        answers.append(index.ask(item["question"], extractive=extractive))
+        if progress:
+            progress(Progress("query", n, len(items)))
+    return score_answers(items, answers, "extractive" if extractive else index.settings.strategy)

@@ -3,13 +3,14 @@ loading any model."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import RagError
 from .config import Settings
-from .stores import Backend, FileRecord, backend_for
+from .manifest import FileRecord
+from .stores import Backend, backend_for, transaction
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,9 @@ def list_index(where: Settings | str | Path) -> Listing:
     try:
         m = store.manifest
         return Listing(
-            index_dir=backend.location, files=store.files(), embedder=m["embedder"]["name"],
-            dim=int(m["embedder"]["dim"]), chunks=int(m["chunks"]), bytes_on_disk=backend.bytes_on_disk() or 0,
-            last_ingest=m.get("last_ingest"), chunking=m["chunking"], store=backend.name,
+            index_dir=backend.location, files=store.files(), embedder=m.embedder.name,
+            dim=m.embedder.dim, chunks=m.chunks, bytes_on_disk=backend.bytes_on_disk() or 0,
+            last_ingest=m.last_ingest, chunking=asdict(m.chunking), store=backend.name,
         )
     finally:
         store.close()
@@ -84,22 +85,17 @@ def remove(paths: Iterable[str], where: Settings | str | Path) -> list[str]:
         RagError: a path names nothing in the index (then nothing is removed).
     """
     backend = _backend(where)
-    with backend.write_lock():
-        backend.sweep()
+    with transaction(backend) as tx:
         manifest = backend.read_manifest()
-        files = {k: FileRecord(**v) for k, v in manifest.get("files", {}).items()}
+        files = dict(manifest.files)
         chosen: list[str] = []
         for spec in paths:
             hits = _targets(spec, files)
             if not hits:
                 raise RagError(f"{spec} is not in the index at {backend.location} (see `rag list`)")
             chosen.extend(h for h in hits if h not in chosen)
-        writer = backend.writer(manifest)
-        try:
-            for source in chosen:
-                writer.remove_source(source)
-            writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
+        writer = tx.begin(manifest)
+        for source in chosen:
+            writer.remove_source(source)
+        tx.commit()
     return chosen

@@ -1,5 +1,4 @@
-"""Loading and chunking a file (`page_chunks`), in process or in worker processes ahead
-of the embedder (`ingest --workers`).
+"""Worker processes that load and chunk files ahead of the embedder (`ingest --workers`).
 
 `Prefetcher.results(items)` yields one `Loaded` per file, in the order given, while up
 to `2 x workers` files ahead are being loaded and chunked in `workers` processes; the
@@ -7,8 +6,9 @@ caller embeds and stores meanwhile, so parsing no longer waits for the embedder 
 other way round. Everything that writes stays in the caller: a killed ingest behaves as
 before.
 
-Workers count tokens with the embedder's own `tokenizer.json` (the tokenizers library,
-no model), so their chunks are the ones the caller would have cut. Each parses in its
+Workers run the caller's own load-and-chunk function (rag.ingestion.page_chunks, passed in
+by reference) and count tokens with the embedder's own `tokenizer.json` (the tokenizers
+library, no model), so their chunks are the ones the caller would have cut. Each parses in its
 own main thread, so the PDF time limit (SIGALRM) still holds. A file larger than
 IN_PROCESS_BYTES is not sent to a worker (its pages would all travel back at once):
 the caller gets None for it and loads it itself, streamed page by page.
@@ -24,10 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .chunking import chunk_page
 from .errors import LoaderError
-from .loaders import iter_pages
-from .onnx_embed import count_tokens_with, counting_tokenizer
+from .embedders.base import count_tokens_with, counting_tokenizer
 from .types import Chunk, Page
 
 IN_PROCESS_BYTES = 20_000_000
@@ -41,21 +39,15 @@ class Loaded:
     error: str | None = None  # the LoaderError's reason when the file could not be read
 
     def pairs(self, source: str) -> Iterator[tuple[Page, Sequence[Chunk]]]:
-        """The pages with their chunks, as `page_chunks` yields them in process; raises
+        """The pages with their chunks, as the load function yields them in process; raises
         the worker's LoaderError again, here."""
         if self.error is not None:
             raise LoaderError(source, self.error)
         yield from zip(self.pages, self.chunks)
 
 
-def page_chunks(
-    path: Path, source: str, notes: list[str], passwords: Iterable[str], time_limit: float | None,
-    count: Callable[[Sequence[str]], list[int]], limit: int, overlap: int,
-) -> Iterator[tuple[Page, Sequence[Chunk]]]:
-    """Each page of a file that has text, with its chunks (raises LoaderError)."""
-    for page in iter_pages(path, source, notes, passwords, time_limit):
-        yield page, chunk_page(page, count, limit, overlap)
-
+# load(path, source, notes, passwords, time_limit, count, limit, overlap) -> (page, chunks) pairs
+LoadFn = Callable[..., Iterator[tuple[Page, Sequence[Chunk]]]]
 
 _counter: Any = None
 
@@ -69,13 +61,13 @@ def _count(texts: Sequence[str]) -> list[int]:
     return count_tokens_with(_counter, texts)
 
 
-def _load(path: str, source: str, passwords: tuple[str, ...], time_limit: float | None, limit: int,
-          overlap: int) -> Loaded:
+def _load(load: LoadFn, path: str, source: str, passwords: tuple[str, ...], time_limit: float | None,
+          limit: int, overlap: int) -> Loaded:
     notes: list[str] = []
     pages: list[Page] = []
     chunks: list[tuple[Chunk, ...]] = []
     try:
-        for page, page_chunks_ in page_chunks(Path(path), source, notes, passwords, time_limit, _count, limit, overlap):
+        for page, page_chunks_ in load(Path(path), source, notes, passwords, time_limit, _count, limit, overlap):
             pages.append(page)
             chunks.append(tuple(page_chunks_))
     except LoaderError as exc:
@@ -85,8 +77,9 @@ def _load(path: str, source: str, passwords: tuple[str, ...], time_limit: float 
 
 class Prefetcher:
     def __init__(self, workers: int, tokenizer_file: Path, limit: int, overlap: int,
-                 passwords: Sequence[str], time_limit: float | None) -> None:
+                 passwords: Sequence[str], time_limit: float | None, load: LoadFn) -> None:
         self.workers = workers
+        self.load = load
         self.args = (tuple(passwords), time_limit, limit, overlap)
         self.pool = ProcessPoolExecutor(workers, initializer=_start, initargs=(str(tokenizer_file),))
 
@@ -107,7 +100,7 @@ class Prefetcher:
                 pending.append(None)
                 return True
             try:
-                pending.append(self.pool.submit(_load, str(path), source, *self.args))
+                pending.append(self.pool.submit(_load, self.load, str(path), source, *self.args))
             except (BrokenProcessPool, RuntimeError):
                 broken = True
                 pending.append(None)

@@ -52,6 +52,14 @@ def echo_generator() -> EchoGenerator:
     return EchoGenerator()
 
 
+@pytest.fixture
+def hash_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every embedder the library builds itself (ingest, Index) is the hash embedder: for
+    CLI tests, which cannot inject one."""
+    for module in ("rag.ingestion", "rag.index"):
+        monkeypatch.setattr(f"{module}.make_embedder", lambda *a, **k: HashEmbedder())
+
+
 def shared(*parts: str) -> Path:
     """A file of the shared data; a missing one fails the test (it must exist in CI)."""
     path = SHARED.joinpath(*parts)

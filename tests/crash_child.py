@@ -10,7 +10,7 @@ exactly there. The points of an ingest, in order:
     started           imports done, nothing touched yet
     writer-created    lock held, the next generation's directory made (metadata copied)
     embed-N           the N-th embed call starts (N-1 batches already in the writer)
-    commit            StoreWriter.commit starts
+    commit            FaissWriter.commit starts
     manifest-write    vectors.faiss written, manifest.json not yet
     current-write     the new generation complete and fsynced, CURRENT not touched
     current-tmp       CURRENT.tmp written, os.replace not done
@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 from fakes import HashEmbedder  # noqa: E402
 from rag.stores import faiss as store_mod  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.pipeline import ingest  # noqa: E402
+from rag.ingestion import ingest  # noqa: E402
 
 # Small chunks and batches: many chunks per file and an embed call every 8 chunks.
 OVERRIDES = {"chunk_tokens": 32, "chunk_overlap": 4, "batch_size": 1}
@@ -87,7 +87,7 @@ class SlowHashEmbedder(HashEmbedder):
 
 def install_points(points: Points) -> None:
     """Wrap the store's write path so that each step reports (and maybe pauses at) its point."""
-    writer = store_mod.StoreWriter
+    writer = store_mod.FaissWriter
     orig_init, orig_commit, orig_sweep = writer.__init__, writer.commit, writer._sweep
     orig_write_atomic, orig_replace, orig_unlink = store_mod._write_atomic, os.replace, os.unlink
     state = {"sweeping": False, "unlinked": False}
@@ -96,9 +96,9 @@ def install_points(points: Points) -> None:
         orig_init(self, *args, **kwargs)
         points.reach("writer-created")
 
-    def commit(self: Any) -> None:
+    def commit(self: Any) -> Any:
         points.reach("commit")
-        orig_commit(self)
+        return orig_commit(self)
 
     def sweep(self: Any) -> None:
         points.reach("sweep")

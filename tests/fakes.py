@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
+
+from rag.config import Settings
 
 
 def _words(text: str) -> list[str]:
@@ -67,3 +70,28 @@ class EchoGenerator:
         self.prompts.append(prompt)
         for piece in ("The sources ", "say so ", "[1]."):
             yield piece
+
+
+# A small folder of documents and the settings the store and pipeline tests build it with.
+TEXTS = {
+    "cats.md": "# Cats\n\nCats purr loudly and sleep in the warm sun all afternoon.\n\n"
+               "## Food\n\nCats eat fish and chicken twice a day.\n",
+    "dogs.txt": "Dogs bark at the mailman. Dogs fetch sticks in the park every morning.\n",
+    "sub/birds.md": "# Birds\n\nBirds sing at dawn and build nests from twigs.\n",
+}
+QUERIES = ["cats sleep in the sun", "dogs fetch sticks", "birds build nests", "fish and chicken", "mailman"]
+
+
+def make_folder(root: Path, texts: dict[str, str] = TEXTS) -> Path:
+    for name, text in texts.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def settings(tmp_path: Path, **kw) -> Settings:
+    """Small chunks; no embedding cache, so every test sees every embedder call it causes."""
+    # Settings.load: RAG_STORE picks the backend where a test module runs on both (test_pipeline.py).
+    return Settings.load({"index_dir": tmp_path / "index", "chunk_tokens": kw.pop("chunk_tokens", 32),
+                          "chunk_overlap": kw.pop("chunk_overlap", 4), "embed_cache": kw.pop("embed_cache", False), **kw})

@@ -9,7 +9,7 @@ from fakes import EchoGenerator, HashEmbedder
 
 from rag import Settings, ingest
 from rag.errors import ConfigError
-from rag.pipeline import Index
+from rag.index import Index
 from rag.prompt import NOT_FOUND
 
 
@@ -88,7 +88,7 @@ def test_an_answer_that_already_says_it_gets_no_quote(index: Index):
 
 
 def test_grounded_adds_every_extracted_passage_the_answer_leaves_out():
-    from rag.pipeline import add_source_passages
+    from rag.answer import add_source_passages
     from rag.types import Hit
     from rag.types import Quote, Sentence
     from rag.verify import Extract

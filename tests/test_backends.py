@@ -20,12 +20,13 @@ from rag.cli import app
 from rag.config import Settings
 from rag.errors import ConfigError, IndexLockedError, RagError
 from rag.migrate import migrate
-from rag.pipeline import Index, ingest
+from rag.index import Index
+from rag.ingestion import ingest
 from rag.retrieve import Where
 from rag.stores import FileRecord, backend_for
 from rag.stores.milvus_db import query_terms, quote, terms, where_filter
 from rag.types import Chunk
-from test_store import QUERIES, TEXTS, make_folder
+from fakes import QUERIES, TEXTS, make_folder
 
 runner = CliRunner()
 
@@ -56,7 +57,7 @@ def contents(s: Settings) -> tuple[dict, dict, int]:
         for p in store.pages():
             pages.setdefault((p.source, p.page), []).append(p)
         texts = {key: store.page_text(*key) for key in pages}
-        return {k: v.__dict__ for k, v in store.files().items()}, texts, int(store.manifest["next_id"])
+        return {k: v.__dict__ for k, v in store.files().items()}, texts, store.manifest.next_id
     finally:
         store.close()
 
@@ -172,7 +173,7 @@ def test_an_interrupt_during_the_cleanup_after_a_commit_keeps_the_commit(tmp_pat
         raise KeyboardInterrupt
 
     if store == "faiss":
-        monkeypatch.setattr(faiss.StoreWriter, "_sweep", interrupted)
+        monkeypatch.setattr(faiss.FaissWriter, "_sweep", interrupted)
     else:
         monkeypatch.setattr(milvus, "tidy", lambda *a, **k: None)
         real_put = milvus.Connection.put
@@ -256,10 +257,7 @@ def test_bad_milvus_settings_are_clear_errors(tmp_path):
     assert result.exit_code != 0 and "no index" in result.stderr and "--store milvus" in result.stderr
 
 
-def test_cli_store_options_and_migrate_json(tmp_path, monkeypatch):
-    import rag.pipeline
-
-    monkeypatch.setattr(rag.pipeline, "make_embedder", lambda *a, **k: HashEmbedder())
+def test_cli_store_options_and_migrate_json(tmp_path, hash_models):
     docs = make_folder(tmp_path / "docs")
     uri = str(tmp_path / "m" / "team.db")
     common = ["--index-dir", str(tmp_path / "idx"), "--milvus-uri", uri, "--milvus-collection", "team_docs"]

@@ -15,7 +15,7 @@ from rag import Settings, ingest
 from rag.chat import MAX_TOPIC_WORDS, ChatSession, leans_on_previous, standalone_query
 from rag.cli import EXIT_ERROR, app
 from rag.errors import ConfigError
-from rag.pipeline import Index
+from rag.index import Index
 from rag.prompt import NOT_FOUND
 
 runner = CliRunner()

@@ -1,8 +1,9 @@
 """Chat templates from GGUF metadata, with the real model files of two families.
 
 SmolLM2-135M-Instruct carries a ChatML template with a system role. The Gemma 3 270M
-GGUF is a base model's and carries none, so rag.llm falls back to the Gemma turn format
-(no system role: the rules open the first user turn; the assistant is `model`).
+GGUF is a base model's and carries none, so rag.generators.llama_cpp falls back to the
+Gemma turn format (no system role: the rules open the first user turn; the assistant is
+`model`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import pytest
 
 from fakes import HashEmbedder
 from rag.config import Settings
-from rag.llm import LlamaCppGenerator, default_llm_path
-from rag.pipeline import Index, ingest
+from rag.generators.llama_cpp import LlamaCppGenerator, default_llm_path
+from rag.index import Index
+from rag.ingestion import ingest
 from rag.prompt import SYSTEM_PROMPT, messages
 
 BLOCKS = ["Source 1 (birds.md):\n<<<\nBirds sing at dawn and build nests from twigs.\n>>>"]

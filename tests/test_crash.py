@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ from crash_child import crash_settings
 from fakes import HashEmbedder
 from rag.stores import faiss as store_mod
 from rag.errors import IndexLockedError, IndexNotFoundError
-from rag.pipeline import Index, ingest
-from rag.stores.faiss import Store
+from rag.index import Index
+from rag.ingestion import ingest
+from rag.stores.faiss import FaissStore as Store
 
 CHILD = Path(__file__).resolve().with_name("crash_child.py")
 DELAY = 0.04  # seconds the slow child embedder sleeps per chunk (batch_size is 1)
@@ -131,7 +133,7 @@ def content(index_dir: Path) -> dict[str, Any]:
     """What the index holds, independent of chunk ids, generation numbers and timestamps."""
     state = exact_state(index_dir)
     return {
-        "files": {s: {k: v for k, v in r.items() if k != "ingested_at"} for s, r in state["manifest"]["files"].items()},
+        "files": {s: replace(r, ingested_at="") for s, r in state["manifest"].files.items()},
         "chunks": sorted(row[1:] for row in state["chunks"]),
         "pages": sorted(row[:4] for row in state["pages"]),
         "searches": [sorted(((-round(score, 5), source, start, text) for _, score, source, start, text in ranking))
@@ -156,10 +158,10 @@ def assert_consistent(index_dir: Path) -> None:
         page_sources = {s for (s,) in db.execute("SELECT DISTINCT source FROM pages")}
     finally:
         db.close()
-    assert manifest["chunks"] == vectors.ntotal == len(rows) > 0
+    assert manifest.chunks == vectors.ntotal == len(rows) > 0
     ids = [r[0] for r in rows]
     assert sorted(faiss.vector_to_array(vectors.id_map).tolist()) == ids, "FAISS ids differ from the chunk rows"
-    assert manifest["next_id"] > max(ids)
+    assert manifest.next_id > max(ids)
     embedder = HashEmbedder()
     for cid, source, heading, text in rows:
         expected = embedder._vector(f"{heading}\n{text}" if heading else text)
@@ -167,9 +169,9 @@ def assert_consistent(index_dir: Path) -> None:
     per_source: dict[str, int] = {}
     for _, source, _, _ in rows:
         per_source[source] = per_source.get(source, 0) + 1
-    files = manifest["files"]
+    files = manifest.files
     assert set(per_source) == set(files) == page_sources
-    assert {s: r["chunks"] for s, r in files.items()} == per_source
+    assert {s: r.chunks for s, r in files.items()} == per_source
 
 
 # -- a world: an index of version 1 and the reference index of version 2 ------------------

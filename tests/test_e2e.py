@@ -66,7 +66,7 @@ def test_search_json_shape_and_pdf_pages(index_dir: str):
 
 
 def test_search_puts_the_right_file_first(index_dir: str):
-    from rag.pipeline import Index
+    from rag.index import Index
 
     index = Index.open(index_dir)
     answerable = [q for q in QUESTIONS if q["answerable"] and len(q["sources"]) == 1]

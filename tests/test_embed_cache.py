@@ -9,7 +9,7 @@ import numpy as np
 from fakes import HashEmbedder
 
 from rag import Settings, ingest
-from rag.embed_cache import CachedEmbedder, cache_file
+from rag.embedders.cache import CachedEmbedder, cache_file
 from rag.stores.faiss import Store
 
 PARAS = [f"Paragraph {i} talks about topic number {i} and nothing else at all." for i in range(40)]

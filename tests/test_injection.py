@@ -13,11 +13,10 @@ from typer.testing import CliRunner
 
 from rag import Settings, ingest
 from rag.cli import app
-from rag.citations import is_instruction
-from rag.pipeline import Index
+from rag.index import Index
 from rag.prompt import CLOSE, OPEN, SYSTEM_PROMPT, build_prompt, format_source
 from rag.types import Hit
-from rag.verify import extract, verify
+from rag.verify import extract, is_instruction, verify
 
 INJECTION = (
     "Otters hold hands while they sleep so they do not drift apart. "

@@ -1,5 +1,6 @@
-"""The OpenAI-compatible backend (rag/openai_llm.py): against a tiny in-process fake server
-for the protocol and the error messages, and once against llama.cpp's real server."""
+"""The OpenAI-compatible backend (rag/generators/openai_compat.py): against a tiny
+in-process fake server for the protocol and the error messages, and once against
+llama.cpp's real server."""
 
 from __future__ import annotations
 
@@ -18,13 +19,13 @@ import pytest
 from fakes import HashEmbedder
 from typer.testing import CliRunner
 
-import rag.pipeline
 from rag import Settings, ingest
 from rag.cli import EXIT_ERROR, app
 from rag.errors import BackendError, ConfigError
-from rag.llm import LlamaCppGenerator, default_llm_path, make_generator
-from rag.openai_llm import CHAT_PREFIX, OpenAIGenerator, estimate_tokens, parse_chat, sse_data
-from rag.pipeline import Index
+from rag.generators import make_generator
+from rag.generators.llama_cpp import LlamaCppGenerator, default_llm_path
+from rag.generators.openai_compat import CHAT_PREFIX, OpenAIGenerator, estimate_tokens, parse_chat, sse_data
+from rag.index import Index
 
 PROJECT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -297,9 +298,8 @@ def test_index_ask_streams_through_the_server(tmp_path: Path, server: FakeServer
 
 
 @pytest.fixture
-def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+def fake_embedder(hash_models: None) -> None:
     """The CLI builds its embedder from the index; make that the hash embedder the index was built with."""
-    monkeypatch.setattr(rag.pipeline, "make_embedder", lambda *a, **k: HashEmbedder())
 
 
 def test_cli_ask_with_the_openai_backend(tmp_path: Path, server: FakeServer, fake_embedder: None, monkeypatch):
@@ -338,7 +338,7 @@ def test_cli_unreachable_server_fails_before_retrieval(tmp_path: Path, fake_embe
 
 
 _SERVER_MAIN = (
-    "import sys; from rag.llm import guard_amx; guard_amx(); "
+    "import sys; from rag.generators.llama_cpp import guard_amx; guard_amx(); "
     "from llama_cpp.server.__main__ import main; sys.argv[0] = 'llama_cpp.server'; main()"
 )
 
@@ -348,7 +348,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     cmd = [
-        # The server is started through rag.llm.guard_amx, as rag itself loads models.
+        # The server is started through rag.generators.llama_cpp.guard_amx, as rag itself loads models.
         sys.executable, "-c", _SERVER_MAIN, "--model", str(default_llm_path()), "--host", "127.0.0.1",
         "--port", str(port), "--n_ctx", "2048", "--verbose", "false",
     ]

@@ -11,10 +11,11 @@ import pytest
 from fakes import EchoGenerator, HashEmbedder
 from rag.config import Settings
 from rag.errors import ConfigError, IndexMismatchError, RagError
-from rag.pipeline import Index, ingest
+from rag.index import Index
+from rag.ingestion import ingest
 from rag.prompt import NOT_FOUND
 from rag.stores import backend_for
-from test_store import TEXTS, make_folder, settings
+from fakes import TEXTS, make_folder, settings
 
 
 @pytest.fixture(autouse=True, params=["faiss", "milvus"])
@@ -204,10 +205,10 @@ def test_other_chunking_is_a_mismatch_mentioning_rebuild(tmp_path):
     with pytest.raises(IndexMismatchError, match="--rebuild"):
         ingest([docs], settings=settings(tmp_path, chunk_overlap=8), embedder=HashEmbedder())
     # Nothing changed on disk; a rebuild with the new settings works.
-    assert open_store(other).manifest["chunking"]["chunk_tokens"] == 32
+    assert open_store(other).manifest.chunking.chunk_tokens == 32
     report = ingest([docs], settings=other, embedder=HashEmbedder(), rebuild=True)
     assert sorted(report.updated) == sorted(TEXTS) and report.added == ()
-    assert open_store(other).manifest["chunking"]["chunk_tokens"] == 48
+    assert open_store(other).manifest.chunking.chunk_tokens == 48
 
 
 def test_rebuild_drops_files_not_ingested_again(tmp_path):
@@ -226,7 +227,7 @@ def test_failed_embedding_leaves_the_index_as_it_was(tmp_path):
     s = settings(tmp_path)
     ingest([docs], settings=s, embedder=HashEmbedder())
     before = hits_for(s, "cats dogs birds")
-    generation = open_store(s).manifest["generation"]
+    generation = open_store(s).manifest.backend["generation"]
 
     class Broken(HashEmbedder):
         def embed(self, texts, batch_size=32, progress=None):
@@ -237,7 +238,7 @@ def test_failed_embedding_leaves_the_index_as_it_was(tmp_path):
         ingest([docs], settings=s, embedder=Broken())
     after = hits_for(s, "cats dogs birds")
     assert [(h.chunk_id, h.score) for h in before] == [(h.chunk_id, h.score) for h in after]
-    assert open_store(s).manifest["generation"] == generation
+    assert open_store(s).manifest.backend["generation"] == generation
     if s.store == "faiss":
         assert len([p for p in s.index_dir.glob("gen-*")]) == 1
 
@@ -317,10 +318,10 @@ def test_a_file_that_keeps_failing_writes_no_new_generation(tmp_path):
     s = settings(tmp_path)
     ingest([docs], settings=s, embedder=HashEmbedder())
     (docs / "empty.txt").write_text("")
-    live = open_store(s).manifest["generation"]
+    live = open_store(s).manifest.backend["generation"]
     report = ingest([docs], settings=s, embedder=HashEmbedder())
     assert [f.path for f in report.failed] == ["empty.txt"]
-    assert open_store(s).manifest["generation"] == live
+    assert open_store(s).manifest.backend["generation"] == live
 
 
 def test_a_second_writer_is_refused_at_once_while_readers_keep_working(tmp_path):

@@ -12,7 +12,8 @@ from fakes import HashEmbedder
 from rag import Settings, ingest
 from rag.errors import ConfigError
 from rag.evaluate import mrr_at_k, ndcg_at_k, recall_at_k
-from rag.pipeline import Index, evaluate
+from rag.evaluate import evaluate
+from rag.index import Index
 from rag.retrieve import fts_query, rrf
 from rag.types import Where
 

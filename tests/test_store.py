@@ -8,37 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fakes import HashEmbedder
+from fakes import QUERIES, TEXTS, HashEmbedder, make_folder, settings
 from rag.stores import faiss as store_mod
 from rag.config import Settings
 from rag.errors import IndexCorruptError, IndexNotFoundError
-from rag.pipeline import Index, ingest
-from rag.stores.faiss import FileRecord, Store, StoreWriter
+from rag.index import Index
+from rag.ingestion import ingest
+from rag.manifest import FORMAT_VERSION, Chunking, EmbedderInfo, FileRecord, Manifest, now_iso
+from rag.stores.faiss import FaissStore as Store, FaissWriter
 from rag.types import Chunk, Page
-
-TEXTS = {
-    "cats.md": "# Cats\n\nCats purr loudly and sleep in the warm sun all afternoon.\n\n"
-               "## Food\n\nCats eat fish and chicken twice a day.\n",
-    "dogs.txt": "Dogs bark at the mailman. Dogs fetch sticks in the park every morning.\n",
-    "sub/birds.md": "# Birds\n\nBirds sing at dawn and build nests from twigs.\n",
-}
-QUERIES = ["cats sleep in the sun", "dogs fetch sticks", "birds build nests", "fish and chicken", "mailman"]
-
-
-def make_folder(root: Path, texts: dict[str, str] = TEXTS) -> Path:
-    for name, text in texts.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return root
-
-
-def settings(tmp_path: Path, **kw) -> Settings:
-    """Small chunks; no embedding cache, so every test sees every embedder call it causes."""
-    # Settings.load: RAG_STORE picks the backend where a test module runs on both (test_pipeline.py).
-    return Settings.load({"index_dir": tmp_path / "index", "chunk_tokens": kw.pop("chunk_tokens", 32),
-                          "chunk_overlap": kw.pop("chunk_overlap", 4), "embed_cache": kw.pop("embed_cache", False), **kw})
-
 
 def search_all(index: Index) -> list[list[tuple[int, float, str]]]:
     return [[(h.chunk_id, h.score, h.source) for h in index.search(q, k=10)] for q in QUERIES]
@@ -97,23 +75,24 @@ def test_manifest_records_provenance(built, tmp_path):
     store = Store.open(s.index_dir)
     m = store.manifest
     store.close()
-    assert m["format"] == store_mod.FORMAT
-    assert m["format_version"] == store_mod.FORMAT_VERSION
-    assert m["embedder"]["name"] == "test/hash-embedder"
-    assert m["embedder"]["dim"] == 64
-    assert m["chunking"]["chunk_tokens"] == 32 and m["chunking"]["chunk_overlap"] == 4
-    assert m["chunking"]["algorithm"]
-    assert set(m["files"]) == set(TEXTS)
+    assert m.format_version == FORMAT_VERSION
+    assert m.embedder.name == "test/hash-embedder"
+    assert m.embedder.dim == 64
+    assert m.chunking.chunk_tokens == 32 and m.chunking.chunk_overlap == 4
+    assert m.chunking.algorithm
+    assert set(m.files) == set(TEXTS)
     import hashlib
 
-    for name, rec in m["files"].items():
-        assert rec["sha256"] == hashlib.sha256((docs / name).read_bytes()).hexdigest()
-        assert rec["chunks"] >= 1 and rec["bytes"] == (docs / name).stat().st_size
-    assert m["chunks"] == sum(r["chunks"] for r in m["files"].values())
-    # The manifest is plain JSON on disk.
+    for name, rec in m.files.items():
+        assert rec.sha256 == hashlib.sha256((docs / name).read_bytes()).hexdigest()
+        assert rec.chunks >= 1 and rec.bytes == (docs / name).stat().st_size
+    assert m.chunks == sum(r.chunks for r in m.files.values())
+    # The manifest is plain JSON on disk, in the shape Manifest reads and writes.
     live = (s.index_dir / store_mod.CURRENT).read_text().strip()
     on_disk = json.loads((s.index_dir / live / store_mod.MANIFEST).read_text())
-    assert on_disk["embedder"] == m["embedder"]
+    assert on_disk["format"] == "rag-index" and on_disk["embedder"]["name"] == "test/hash-embedder"
+    assert Manifest.from_json(on_disk, "x") == m
+    assert Manifest.from_json(m.to_json(), "x") == m and m.to_json() == on_disk
 
 
 def test_open_missing_dir_raises_not_found(tmp_path):
@@ -155,7 +134,7 @@ def test_damaged_manifest_and_current_raise_corrupt(built):
     with pytest.raises(IndexCorruptError, match="manifest.json"):
         Store.open(s.index_dir)
     data = json.loads(good)
-    data["format_version"] = store_mod.FORMAT_VERSION + 1
+    data["format_version"] = FORMAT_VERSION + 1
     manifest.write_text(json.dumps(data))
     with pytest.raises(IndexCorruptError, match="format version"):
         Store.open(s.index_dir)
@@ -182,31 +161,27 @@ def test_damaged_chunk_db_raises_corrupt(built):
         Store.open(s.index_dir)
 
 
-def _manifest(dim: int = 64) -> dict:
-    return {
-        "format": store_mod.FORMAT, "format_version": store_mod.FORMAT_VERSION,
-        "embedder": {"name": "test/hash-embedder", "dim": dim, "max_tokens": 254},
-        "chunking": {"algorithm": "x", "chunk_tokens": 32, "chunk_overlap": 4},
-    }
+def _manifest(dim: int = 64) -> Manifest:
+    return Manifest(EmbedderInfo("test/hash-embedder", dim, 254), Chunking("x", 32, 4))
 
 
-def _add(writer: StoreWriter, source: str, text: str) -> None:
+def _add(writer: FaissWriter, source: str, text: str) -> None:
     page = Page(source, None, text, "text")
     chunk = Chunk(source, None, "", 0, len(text), text, len(text.split()))
-    rec = FileRecord("0" * 64, 1, 1, len(text), "", store_mod.now_iso())
+    rec = FileRecord("0" * 64, 1, 1, len(text), "", now_iso())
     writer.add_file(rec, source, [page], [chunk], HashEmbedder().embed([text]))
 
 
 def test_writer_is_invisible_until_commit_and_abort_keeps_live(tmp_path):
     index_dir = tmp_path / "idx"
-    w = StoreWriter(index_dir, _manifest())
+    w = FaissWriter(index_dir, _manifest())
     _add(w, "one.txt", "alpha beta gamma")
     assert not store_mod.exists(index_dir)
     w.commit()
     first = Store.open(index_dir)
     assert first.size == 1
 
-    w2 = StoreWriter(index_dir, first.manifest)
+    w2 = FaissWriter(index_dir, first.manifest)
     _add(w2, "two.txt", "delta epsilon")
     w2.remove_source("one.txt")
     # The live generation is untouched while the next one is being written.
@@ -225,12 +200,12 @@ def test_writer_is_invisible_until_commit_and_abort_keeps_live(tmp_path):
 
 def test_commit_replaces_generation_and_sweeps_old_ones(tmp_path):
     index_dir = tmp_path / "idx"
-    w = StoreWriter(index_dir, _manifest())
+    w = FaissWriter(index_dir, _manifest())
     _add(w, "one.txt", "alpha beta gamma")
     w.commit()
     old_gen = w.gen_dir
     s1 = Store.open(index_dir)
-    w2 = StoreWriter(index_dir, s1.manifest)
+    w2 = FaissWriter(index_dir, s1.manifest)
     _add(w2, "one.txt", "replaced text entirely")
     _add(w2, "two.txt", "delta epsilon")
     w2.commit()
@@ -266,7 +241,7 @@ def test_debris_of_an_unfinished_write_is_ignored(built):
 
 
 def test_empty_store_search_returns_nothing(tmp_path):
-    w = StoreWriter(tmp_path / "idx", _manifest())
+    w = FaissWriter(tmp_path / "idx", _manifest())
     w.commit()
     s = Store.open(tmp_path / "idx")
     assert s.size == 0

@@ -13,8 +13,8 @@ from fakes import HashEmbedder
 from rag import Settings, ingest
 from rag.stores import vector_index as vi
 from rag.errors import ConfigError
-from rag.pipeline import Index
-from rag.stores.faiss import Store, live_generation
+from rag.index import Index
+from rag.stores.faiss import FaissStore, live_generation
 
 
 def clustered(n: int, dim: int = 48, seed: int = 0) -> np.ndarray:
@@ -78,8 +78,8 @@ def test_ingest_switches_to_ivf_records_it_and_searches_as_exact_does(tmp_path: 
             (docs / f"doc{f}.md").unlink()
     shrunk = ingest([docs], settings=ann_settings, embedder=HashEmbedder())
     assert len(shrunk.removed) == 10
-    store = Store.open(tmp_path / "ann")  # its own consistency check: rows == vectors == manifest
+    store = FaissStore.open(tmp_path / "ann")  # its own consistency check: rows == vectors == manifest
     try:
-        assert store.manifest["vectors"]["type"] == "flat" and store.size == shrunk.chunks < 30
+        assert store.manifest.backend["vectors"]["type"] == "flat" and store.size == shrunk.chunks < 30
     finally:
         store.close()

@@ -9,7 +9,8 @@ from fakes import EchoGenerator, HashEmbedder
 
 from rag import Settings, ingest
 from rag.evaluate import load_qa, score_answers
-from rag.pipeline import Index, evaluate_qa
+from rag.evaluate import evaluate_qa
+from rag.index import Index
 from rag.types import Hit
 from rag.verify import extract, render, verify
 
@@ -104,7 +105,7 @@ def test_a_name_may_be_written_another_way_in_the_source():
 
 
 def test_content_words_fold_word_forms_but_not_stop_words():
-    from rag.citations import content_words, word_forms
+    from rag.text import content_words, word_forms
 
     assert content_words("What does it get?") == set()  # "does" is no content word once its "s" goes
     assert content_words("appended") == content_words("appending") == content_words("append")

@@ -13,22 +13,23 @@ a `Backend` chosen by `backend_for(settings)`, the `Store` it opens for reading 
 
 from __future__ import annotations
 
+import contextlib
 from contextlib import AbstractContextManager
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from ..config import Settings
+from ..manifest import Draft, FileRecord, Manifest
 from ..types import Chunk, Hit, Page
-from .records import FORMAT, FORMAT_VERSION, FileRecord, now_iso
 
-__all__ = ["Backend", "FORMAT", "FORMAT_VERSION", "FileRecord", "Store", "Writer", "backend_for", "now_iso"]
+__all__ = ["Backend", "Store", "Transaction", "Writer", "backend_for", "transaction"]
 
 
 class Store(Protocol):
     """A read-only view of one committed state of an index."""
 
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @property
     def location(self) -> str: ...
@@ -52,16 +53,18 @@ class Store(Protocol):
 
 class Writer(Protocol):
     """One batch of changes; readers see none of it until `commit()`, and `abort()` (or a
-    killed process) leaves the index as it was."""
+    killed process) leaves the index as it was. Changes to the manifest go through
+    `draft`; `commit()` returns (and `manifest` then holds) the manifest made live."""
 
-    manifest: dict[str, Any]
+    draft: Draft
+    manifest: Manifest | None
 
     def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, ids: Sequence[int] | None = None) -> None: ...
     def add_pages(self, pages: Sequence[Page]) -> None: ...
     def finish_file(self, source: str, record: FileRecord) -> None: ...
     def discard_file(self, source: str) -> None: ...
     def remove_source(self, source: str) -> int: ...
-    def commit(self) -> None: ...
+    def commit(self) -> Manifest: ...
     def abort(self) -> None: ...
 
 
@@ -71,9 +74,9 @@ class Backend(Protocol):
     @property
     def location(self) -> str: ...
     def exists(self) -> bool: ...
-    def read_manifest(self) -> dict[str, Any]: ...
+    def read_manifest(self) -> Manifest: ...
     def open(self) -> Store: ...
-    def writer(self, manifest: dict[str, Any], fresh: bool = False) -> Writer: ...
+    def writer(self, manifest: Manifest, fresh: bool = False) -> Writer: ...
     def write_lock(self) -> AbstractContextManager[None]: ...
     def sweep(self) -> None: ...
     def bytes_on_disk(self) -> int | None: ...
@@ -82,10 +85,51 @@ class Backend(Protocol):
 def backend_for(settings: Settings, store: str | None = None) -> Backend:
     """The backend the settings name (or `store`, to reach the other one: rag migrate)."""
     name = store or settings.store
+    vectors = {"storage": settings.vector_storage, "ann_from": settings.ann_from}
     if name == "milvus":
         from .milvus import MilvusBackend
 
-        return MilvusBackend(settings.milvus_target, settings.milvus_collection, settings.milvus_token)
+        return MilvusBackend(settings.milvus_target, settings.milvus_collection, settings.milvus_token, vectors)
     from .faiss import FaissBackend
 
-    return FaissBackend(settings.index_dir)
+    return FaissBackend(settings.index_dir, vectors)
+
+
+class Transaction:
+    """One write to an index, begun inside `transaction()`: read the manifest, `begin` a
+    writer, `commit`. Leaving the block without a commit (or on an error) aborts it."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.writer: Writer | None = None
+
+    def begin(self, manifest: Manifest, fresh: bool = False) -> Writer:
+        if self.writer is not None:
+            raise RuntimeError("a transaction has one writer")
+        self.writer = self.backend.writer(manifest, fresh=fresh)
+        return self.writer
+
+    def commit(self) -> Manifest:
+        if self.writer is None:
+            raise RuntimeError("nothing to commit: begin() was not called")
+        return self.writer.commit()
+
+
+@contextlib.contextmanager
+def transaction(backend: Backend, sweep: bool = True) -> Iterator[Transaction]:
+    """Hold the index's writer lock, clear what a killed earlier writer left (unless
+    `sweep` is False), and abort the writer unless it committed: the one write sequence
+    of ingest, remove and migrate.
+
+    Raises:
+        IndexLockedError: another process is writing the index.
+    """
+    with backend.write_lock():
+        if sweep:
+            backend.sweep()
+        tx = Transaction(backend)
+        try:
+            yield tx
+        finally:
+            if tx.writer is not None and tx.writer.manifest is None:
+                tx.writer.abort()

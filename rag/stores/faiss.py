@@ -9,7 +9,7 @@ Layout of an index directory:
         chunks.sqlite    chunks(id, source, page, heading, start, end, text, tokens), pages,
                          chunks_fts: an FTS5 (BM25) index of the chunks, rowid = chunk id
 
-A write never touches the live generation: `StoreWriter` builds the next one beside it
+A write never touches the live generation: `FaissWriter` builds the next one beside it
 and `commit()` flips CURRENT with os.replace, so readers (and a process killed
 mid-write) always see one whole, consistent generation. The compromise is that each
 commit copies the metadata database; fine for the sizes a flat index serves.
@@ -30,13 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+import logging
+
 import numpy as np
 
 from . import vector_index
-from ..errors import IndexCorruptError, IndexLockedError, IndexNotFoundError
+from ..errors import ConfigError, IndexCorruptError, IndexLockedError, IndexNotFoundError
 from ..types import Chunk, Hit, Page
-from ..lexical import fts_query
-from .records import FORMAT, FORMAT_VERSION, FileRecord, check_manifest, new_ids, now_iso
+from ..text import fts_query
+from ..manifest import Draft, FileRecord, Manifest
 from .vector_index import load_faiss as _faiss
 
 CURRENT = "CURRENT"
@@ -44,6 +46,8 @@ MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 CHUNKS_DB = "chunks.sqlite"
 LOCK = ".lock"
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
@@ -61,6 +65,15 @@ def exists(index_dir: Path) -> bool:
     return (index_dir / CURRENT).is_file()
 
 
+def _not_a_folder(index_dir: Path) -> ConfigError:
+    """The error for an index directory that is a file, or lies under one."""
+    file = next((p for p in (index_dir, *index_dir.parents) if p.is_file()), index_dir)
+    return ConfigError(
+        f"the index directory {index_dir} cannot be used: {file} is a file, not a folder; "
+        "pass --index-dir a folder (rag ingest creates it)"
+    )
+
+
 def live_generation(index_dir: Path) -> Path:
     try:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
@@ -68,6 +81,8 @@ def live_generation(index_dir: Path) -> Path:
         raise IndexNotFoundError(
             f"no index at {index_dir}: build one with `rag ingest <folder>` (or pass --index-dir)"
         ) from None
+    except NotADirectoryError:
+        raise _not_a_folder(index_dir) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise IndexCorruptError(f"cannot read {index_dir / CURRENT}: {exc}") from None
     if not name.startswith("gen-") or "/" in name:
@@ -75,7 +90,7 @@ def live_generation(index_dir: Path) -> Path:
     return index_dir / name
 
 
-def read_manifest(gen_dir: Path) -> dict[str, Any]:
+def read_manifest(gen_dir: Path) -> Manifest:
     path = gen_dir / MANIFEST
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -83,13 +98,13 @@ def read_manifest(gen_dir: Path) -> dict[str, Any]:
         raise IndexCorruptError(f"{path} is missing; rebuild the index with --rebuild") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IndexCorruptError(f"{path} is damaged ({exc}); rebuild the index with --rebuild") from None
-    return check_manifest(data, str(path))
+    return Manifest.from_json(data, str(path))
 
 
-class Store:
+class FaissStore:
     """A read-only view of the live generation of an index."""
 
-    def __init__(self, index_dir: Path, gen_dir: Path, manifest: dict[str, Any], vectors: Any) -> None:
+    def __init__(self, index_dir: Path, gen_dir: Path, manifest: Manifest, vectors: Any) -> None:
         self.index_dir = index_dir
         self.gen_dir = gen_dir
         self.manifest = manifest
@@ -97,7 +112,7 @@ class Store:
         self._db = sqlite3.connect(f"file:{gen_dir / CHUNKS_DB}?mode=ro", uri=True, check_same_thread=False)
 
     @classmethod
-    def open(cls, index_dir: Path) -> "Store":
+    def open(cls, index_dir: Path) -> "FaissStore":
         index_dir = Path(index_dir)
         for attempt in range(3):
             gen_dir = live_generation(index_dir)
@@ -120,24 +135,24 @@ class Store:
             (rows,) = self._db.execute("SELECT count(*) FROM chunks").fetchone()
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"{self.gen_dir / CHUNKS_DB} is damaged ({exc}); rebuild with --rebuild") from None
-        if not (rows == self._vectors.ntotal == self.manifest.get("chunks")):
+        if not (rows == self._vectors.ntotal == self.manifest.chunks):
             raise IndexCorruptError(
                 f"index at {self.index_dir} is inconsistent: {rows} chunk rows, {self._vectors.ntotal} vectors, "
-                f"manifest says {self.manifest.get('chunks')}; rebuild with --rebuild"
+                f"manifest says {self.manifest.chunks}; rebuild with --rebuild"
             )
-        if self._vectors.d != self.manifest["embedder"]["dim"]:
+        if self._vectors.d != self.manifest.embedder.dim:
             raise IndexCorruptError(f"{self.gen_dir / VECTORS} has dimension {self._vectors.d}, manifest says otherwise")
 
     @property
     def dim(self) -> int:
-        return int(self.manifest["embedder"]["dim"])
+        return self.manifest.embedder.dim
 
     @property
     def size(self) -> int:
         return int(self._vectors.ntotal)
 
     def files(self) -> dict[str, FileRecord]:
-        return {k: FileRecord(**v) for k, v in self.manifest.get("files", {}).items()}
+        return dict(self.manifest.files)
 
     @property
     def location(self) -> str:
@@ -243,9 +258,9 @@ class Store:
         self._db.close()
 
 
-def _prepare(vectors: Any, manifest: dict[str, Any], gen_dir: Path) -> None:
+def _prepare(vectors: Any, manifest: Manifest, gen_dir: Path) -> None:
     try:
-        vector_index.prepare(vectors, vector_index.describe(manifest.get("vectors")))
+        vector_index.prepare(vectors, vector_index.describe(manifest.backend.get("vectors")))
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise IndexCorruptError(
             f"{gen_dir / MANIFEST} does not describe {gen_dir / VECTORS} ({exc!r}); rebuild the index with --rebuild"
@@ -263,10 +278,14 @@ def _read_vectors(path: Path) -> Any:
         raise IndexCorruptError(f"{path} is damaged ({first[:120]}); rebuild the index with --rebuild") from None
 
 
-class StoreWriter:
-    """Builds the next generation of an index; nothing is visible until `commit()`."""
+class FaissWriter:
+    """Builds the next generation of an index; nothing is visible until `commit()`.
 
-    def __init__(self, index_dir: Path, manifest: dict[str, Any], fresh: bool = False) -> None:
+    A manifest without a "vectors" entry (a new index) gets one from `vectors`, the
+    storage policy of the settings: the FAISS part of the manifest is this store's to fill."""
+
+    def __init__(self, index_dir: Path, manifest: Manifest, fresh: bool = False,
+                 vectors: dict[str, Any] | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         faiss = _faiss()
@@ -276,19 +295,19 @@ class StoreWriter:
         if self.gen_dir.exists():  # debris of a run that died before its commit
             shutil.rmtree(self.gen_dir)
         self.gen_dir.mkdir()
-        self.manifest = dict(manifest)
-        self.manifest.setdefault("files", {})
-        self.manifest.setdefault("next_id", 0)
-        self.manifest["generation"] = number
+        self.draft = Draft(manifest)
+        self.draft.backend["generation"] = self.generation = number
+        self.draft.backend.setdefault("vectors", vector_index.describe(vectors))
+        self.manifest: Manifest | None = None  # the committed manifest, once commit() ran
         if live:
             _copy_db(live / CHUNKS_DB, self.gen_dir / CHUNKS_DB)
             self._vectors = _read_vectors(live / VECTORS)
         else:
-            storage = vector_index.describe(manifest.get("vectors"))["storage"]
-            self._vectors = vector_index.new_flat(int(manifest["embedder"]["dim"]), storage)
+            storage = vector_index.describe(self.draft.backend["vectors"])["storage"]
+            self._vectors = vector_index.new_flat(manifest.embedder.dim, storage)
         self._db = sqlite3.connect(self.gen_dir / CHUNKS_DB)
         self._db.executescript(_SCHEMA)
-        self.start_id = int(self.manifest["next_id"])
+        self.start_id = self.draft.next_id
 
     def remove_source(self, source: str) -> int:
         """Drop every chunk and page of a file; returns how many chunks went."""
@@ -300,7 +319,7 @@ class StoreWriter:
         id_cond = {"": "", "old": " AND id < ?", "new": " AND id >= ?"}[which]
         gen_cond = {"": "", "old": " AND generation < ?", "new": " AND generation >= ?"}[which]
         id_args: tuple[Any, ...] = (source, self.start_id) if which else (source,)
-        gen_args: tuple[Any, ...] = (source, self.manifest["generation"]) if which else (source,)
+        gen_args: tuple[Any, ...] = (source, self.generation) if which else (source,)
         ids = [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE source = ?" + id_cond, id_args)]
         if ids:
             self._vectors.remove_ids(np.asarray(ids, dtype=np.int64))
@@ -308,7 +327,7 @@ class StoreWriter:
         self._db.execute("DELETE FROM chunks WHERE source = ?" + id_cond, id_args)
         self._db.execute("DELETE FROM pages WHERE source = ?" + gen_cond, gen_args)
         if which != "new":
-            self.manifest["files"].pop(source, None)
+            self.draft.files.pop(source, None)
         return len(ids)
 
     def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, ids: Sequence[int] | None = None) -> None:
@@ -318,7 +337,7 @@ class StoreWriter:
             raise ValueError("one vector per chunk")
         if not chunks:
             return
-        ids = new_ids(self.manifest, len(chunks), ids)
+        ids = self.draft.new_ids(len(chunks), ids)
         self._vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         self._db.executemany(
             'INSERT INTO chunks (id, source, page, heading, start, "end", text, tokens) VALUES (?,?,?,?,?,?,?,?)',
@@ -332,13 +351,13 @@ class StoreWriter:
     def add_pages(self, pages: Sequence[Page]) -> None:
         self._db.executemany(
             'INSERT INTO pages (source, page, "offset", text, generation) VALUES (?,?,?,?,?)',
-            [(p.source, p.page, p.offset, p.text, self.manifest["generation"]) for p in pages],
+            [(p.source, p.page, p.offset, p.text, self.generation) for p in pages],
         )
 
     def finish_file(self, source: str, record: FileRecord) -> None:
         """The new version of a file is complete: drop its old version, record it."""
         self._delete(source, "old")
-        self.manifest["files"][source] = record.__dict__.copy()
+        self.draft.files[source] = record
 
     def discard_file(self, source: str) -> None:
         """A file failed part-way: drop what this writer added for it, keep its old version."""
@@ -350,25 +369,27 @@ class StoreWriter:
         self.add_pages(pages)
         self.finish_file(source, record)
 
-    def commit(self) -> None:
-        """Write the generation to disk and make it the live one, atomically."""
+    def commit(self) -> Manifest:
+        """Write the generation to disk and make it the live one, atomically; returns
+        the manifest now live."""
         self._db.commit()
         (count,) = self._db.execute("SELECT count(*) FROM chunks").fetchone()
         self._db.close()
-        self.manifest["chunks"] = int(count)
-        self.manifest["updated_at"] = now_iso()
-        # The index type follows the size (flat, or IVF past ann_from): rag/vector_index.py.
-        self._vectors, self.manifest["vectors"] = vector_index.fit(self._vectors, self.manifest.get("vectors") or {})
+        # The index type follows the size (flat, or IVF past ann_from): rag/stores/vector_index.py.
+        self._vectors, self.draft.backend["vectors"] = vector_index.fit(self._vectors, self.draft.backend["vectors"])
+        manifest = self.draft.build(int(count))
         faiss = _faiss()
         faiss.write_index(self._vectors, str(self.gen_dir / VECTORS))
-        _write_atomic(self.gen_dir / MANIFEST, json.dumps(self.manifest, indent=2, sort_keys=True))
+        _write_atomic(self.gen_dir / MANIFEST, json.dumps(manifest.to_json(), indent=2, sort_keys=True))
         for name in (VECTORS, CHUNKS_DB):
             _fsync(self.gen_dir / name)
         _fsync(self.gen_dir)
         _write_atomic(self.index_dir / CURRENT, self.gen_dir.name + "\n")
         self._committed = True
+        self.manifest = manifest
         _fsync(self.index_dir)
         self._sweep()
+        return manifest
 
     def abort(self) -> None:
         if getattr(self, "_committed", False):
@@ -405,7 +426,10 @@ def write_lock(index_dir: Path) -> Iterator[None]:
     The OS drops the lock when the holder dies, so a killed ingest never leaves it stale.
     """
     index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise _not_a_folder(index_dir) from None
     with open(index_dir / LOCK, "a+") as fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -461,8 +485,9 @@ class FaissBackend:
 
     name = "faiss"
 
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(self, index_dir: Path, vectors: dict[str, Any] | None = None) -> None:
         self.index_dir = Path(index_dir)
+        self.vectors = vectors  # the storage policy a new index is built with
 
     @property
     def location(self) -> str:
@@ -471,14 +496,20 @@ class FaissBackend:
     def exists(self) -> bool:
         return exists(self.index_dir)
 
-    def read_manifest(self) -> dict[str, Any]:
+    def read_manifest(self) -> Manifest:
         return read_manifest(live_generation(self.index_dir))
 
-    def open(self) -> Store:
-        return Store.open(self.index_dir)
+    def open(self) -> FaissStore:
+        return FaissStore.open(self.index_dir)
 
-    def writer(self, manifest: dict[str, Any], fresh: bool = False) -> StoreWriter:
-        return StoreWriter(self.index_dir, manifest, fresh=fresh)
+    def writer(self, manifest: Manifest, fresh: bool = False) -> FaissWriter:
+        built = vector_index.describe(manifest.backend.get("vectors"))
+        policy = vector_index.describe(self.vectors)
+        if not fresh and self.vectors is not None and \
+                (built["storage"], built["ann_from"]) != (policy["storage"], policy["ann_from"]):
+            log.warning("the index at %s keeps the vector storage it was built with (%s, IVF from %d chunks); "
+                        "ingest with --rebuild to change it", self.index_dir, built["storage"], built["ann_from"])
+        return FaissWriter(self.index_dir, manifest, fresh=fresh, vectors=self.vectors)
 
     def write_lock(self) -> contextlib.AbstractContextManager[None]:
         return write_lock(self.index_dir)

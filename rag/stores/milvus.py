@@ -14,7 +14,7 @@ both. With prefix P (`--milvus-collection`, default "rag"):
 Milvus has no transactions, so a commit works like the FAISS store's CURRENT flip: every
 row carries the generation that wrote it; readers see rows of generations up to the
 head's, and of each file only the generation the manifest lists as its live version
-(`manifest["milvus"]["live"]`). A writer adds rows under the next generation, then
+(the manifest's backend entry `milvus.live`). A writer adds rows under the next generation, then
 writes the manifest and upserts the head row: that single-row write is the commit.
 Rows a commit supersedes are deleted one commit later (`milvus_write.tidy`), so a reader that
 started a query just before a commit finishes it; a reader follows each new commit
@@ -41,7 +41,7 @@ from ..types import Chunk, Hit, Page
 from . import milvus_write
 from .milvus_db import Connection, failure, query_terms, quote, source_key, stem, where_filter
 from .milvus_write import MilvusWriter
-from .records import FileRecord
+from ..manifest import FileRecord, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -57,31 +57,31 @@ class MilvusStore:
     """A read-only view of the committed state of a Milvus index; `refresh()` moves it to
     the latest commit (the retriever calls it before each query)."""
 
-    def __init__(self, conn: Connection, head: dict[str, Any], manifest: dict[str, Any]) -> None:
+    def __init__(self, conn: Connection, head: dict[str, Any], manifest: Manifest) -> None:
         self._conn = conn
         self._client = conn.client
         self._adopt(head, manifest)
 
-    def _adopt(self, head: dict[str, Any], manifest: dict[str, Any]) -> None:
+    def _adopt(self, head: dict[str, Any], manifest: Manifest) -> None:
         """Switch to a commit; checked in full before anything changes."""
         for name in (head["chunks"], head["pages"]):
             if not self._client.has_collection(name):
                 raise IndexCorruptError(f"collection {name} is missing at {self._conn.uri}; rebuild with --rebuild")
             self._client.load_collection(name)
         fields = {f["name"]: f for f in self._client.describe_collection(head["chunks"])["fields"]}
-        dim = int(manifest["embedder"]["dim"])
+        dim = manifest.embedder.dim
         if int(fields["vector"]["params"]["dim"]) != dim:
             raise IndexCorruptError(f"collection {head['chunks']} holds vectors of another dimension "
                                     f"than the manifest's {dim}")
-        if getattr(self, "manifest", None) and self.manifest["embedder"] != manifest["embedder"]:
+        if getattr(self, "manifest", None) and self.manifest.embedder != manifest.embedder:
             raise IndexMismatchError(
-                f"the index at {self.location} was rebuilt with embedder {manifest['embedder']['name']} while "
+                f"the index at {self.location} was rebuilt with embedder {manifest.embedder.name} while "
                 "this process had it open; open it again"
             )
         self.manifest = manifest
         self.chunks_collection, self.pages_collection = head["chunks"], head["pages"]
         self.generation = int(head["generation"])
-        self._live: dict[str, int] = {k: int(v) for k, v in manifest.get("milvus", {}).get("live", {}).items()}
+        self._live: dict[str, int] = {k: int(v) for k, v in manifest.backend.get("milvus", {}).get("live", {}).items()}
 
     @classmethod
     def open(cls, uri: str, prefix: str, token: str | None) -> "MilvusStore":
@@ -123,14 +123,14 @@ class MilvusStore:
 
     @property
     def dim(self) -> int:
-        return int(self.manifest["embedder"]["dim"])
+        return self.manifest.embedder.dim
 
     @property
     def size(self) -> int:
-        return int(self.manifest.get("chunks", 0))
+        return self.manifest.chunks
 
     def files(self) -> dict[str, FileRecord]:
-        return {k: FileRecord(**v) for k, v in self.manifest.get("files", {}).items()}
+        return dict(self.manifest.files)
 
     def _alive(self, row: dict[str, Any]) -> bool:
         entity = row.get("entity", row)
@@ -264,13 +264,15 @@ class MilvusBackend:
 
     name = "milvus"
 
-    def __init__(self, uri: str, prefix: str = "rag", token: str | None = None) -> None:
+    def __init__(self, uri: str, prefix: str = "rag", token: str | None = None,
+                 vectors: dict[str, Any] | None = None) -> None:
         if not uri.startswith(("http://", "https://", "tcp://", "grpc://")) and not uri.endswith(".db"):
             raise ConfigError(
                 f"--milvus-uri {uri!r}: give a milvus-lite file ending in .db, or a server URL such as "
                 "http://localhost:19530"
             )
         self.uri, self.prefix, self.token = uri, prefix, token
+        self.vectors = vectors  # recorded for a migration to FAISS; Milvus itself needs none
         self.lite = uri.endswith(".db")
         self._lease: str | None = None  # while this backend holds the write lock
 
@@ -292,7 +294,7 @@ class MilvusBackend:
         finally:
             conn.close()
 
-    def read_manifest(self) -> dict[str, Any]:
+    def read_manifest(self) -> Manifest:
         conn = self._connect()
         try:
             head = conn.head()
@@ -309,8 +311,8 @@ class MilvusBackend:
             )
         return MilvusStore.open(self.uri, self.prefix, self.token)
 
-    def writer(self, manifest: dict[str, Any], fresh: bool = False) -> MilvusWriter:
-        return MilvusWriter(self._connect(), manifest, fresh, lease=self._lease)
+    def writer(self, manifest: Manifest, fresh: bool = False) -> MilvusWriter:
+        return MilvusWriter(self._connect(), manifest, fresh, lease=self._lease, vectors=self.vectors)
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:

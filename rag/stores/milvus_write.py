@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import IndexCorruptError, IndexLockedError, RagError
 from ..types import Chunk, Page, file_type
 from .milvus_db import TEXT_MAX, Connection, failure, manifest_key, source_key, terms
-from .records import FileRecord, new_ids, now_iso
+from ..manifest import Draft, FileRecord, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,8 @@ _INSERT_BATCH = 1000
 class MilvusWriter:
     """Adds the next generation's rows; nothing is visible to readers until `commit()`."""
 
-    def __init__(self, conn: Connection, manifest: dict[str, Any], fresh: bool = False,
-                 lease: str | None = None) -> None:
+    def __init__(self, conn: Connection, manifest: Manifest, fresh: bool = False,
+                 lease: str | None = None, vectors: dict[str, Any] | None = None) -> None:
         self._conn = conn
         self.lease = lease  # the write lock's token, renewed while rows go in
         self._renewed = time.monotonic()
@@ -46,19 +46,19 @@ class MilvusWriter:
         if self.fresh:
             self.chunks_collection = f"{conn.prefix}_chunks_{self.generation:06d}"
             self.pages_collection = f"{conn.prefix}_pages_{self.generation:06d}"
-            conn.create_data(self.chunks_collection, self.pages_collection, int(manifest["embedder"]["dim"]))
+            conn.create_data(self.chunks_collection, self.pages_collection, manifest.embedder.dim)
         else:
             self.chunks_collection, self.pages_collection = head["chunks"], head["pages"]
             for name in (self.chunks_collection, self.pages_collection):
                 self._client.load_collection(name)
                 # A writer killed before its commit left rows under this number; no reader saw them.
                 self._client.delete(name, filter=f"gen >= {self.generation}")
-        self.manifest = json.loads(json.dumps(manifest))  # a deep copy: the caller's stays as it was
-        self.manifest.setdefault("files", {})
-        self.manifest.setdefault("next_id", 0)
-        self.manifest["generation"] = self.generation
-        self.manifest["store"] = "milvus"
-        section = self.manifest.setdefault("milvus", {})
+        self.draft = Draft(manifest)
+        self.manifest: Manifest | None = None  # the committed manifest, once commit() ran
+        self.draft.backend.update(generation=self.generation, store="milvus")
+        # Kept for a migration back to FAISS (rag migrate): the storage policy it was built with.
+        self.draft.backend.setdefault("vectors", {"type": "flat", **(vectors or {})})
+        section = self.draft.backend.setdefault("milvus", {})
         self._before: dict[str, int] = {} if self.fresh else {k: int(v) for k, v in section.get("live", {}).items()}
         self._touched_before = sorted(section.get("touched", {})) if not self.fresh else []
         self._live = dict(self._before)
@@ -77,7 +77,7 @@ class MilvusWriter:
             raise ValueError("one vector per chunk")
         if not chunks:
             return
-        ids_ = new_ids(self.manifest, len(chunks), ids)
+        ids_ = self.draft.new_ids(len(chunks), ids)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         rows = []
         for i, c, v in zip(ids_, chunks, vectors):
@@ -105,7 +105,7 @@ class MilvusWriter:
         self._insert(self.pages_collection, rows)
 
     def finish_file(self, source: str, record: FileRecord) -> None:
-        self.manifest["files"][source] = record.__dict__.copy()
+        self.draft.files[source] = record
         self._live[source] = self.generation
         self._touched.add(source)
 
@@ -119,19 +119,17 @@ class MilvusWriter:
         self._delete_new(source)
 
     def remove_source(self, source: str) -> int:
-        record = self.manifest["files"].pop(source, None)
+        record = self.draft.files.pop(source, None)
         self._live.pop(source, None)
         self._touched.add(source)
         self._delete_new(source)
-        return int(record["chunks"]) if record else 0
+        return record.chunks if record else 0
 
-    def commit(self) -> None:
+    def commit(self) -> Manifest:
         """Make this generation the live one: check and flush the rows, write the
         manifest, then one upsert of the head."""
-        files = self.manifest["files"]
-        self.manifest["chunks"] = sum(int(r["chunks"]) for r in files.values())
-        self.manifest["updated_at"] = now_iso()
-        section = self.manifest["milvus"]
+        files = self.draft.files
+        section = self.draft.backend["milvus"]
         section["live"] = dict(sorted(self._live.items()))
         # Only files whose earlier version is still stored have anything to delete later.
         section["touched"] = {s: self._before[s] for s in sorted(self._touched) if self._before.get(s) is not None}
@@ -140,12 +138,13 @@ class MilvusWriter:
                                if self.old_head and self.fresh else [])
         for name in (self.chunks_collection, self.pages_collection):
             self._client.flush(name)
-        mine = sum(int(files[s]["chunks"]) for s, g in self._live.items() if g == self.generation)
+        mine = sum(files[s].chunks for s, g in self._live.items() if g == self.generation)
         stored = self._conn.count(self.chunks_collection, f"gen == {self.generation}")
         if stored != mine:
             raise IndexCorruptError(f"Milvus at {self._conn.uri} holds {stored} new chunk rows in "
                                     f"{self.chunks_collection}, {mine} were written; the index is left as it was")
-        text = json.dumps(self.manifest, sort_keys=True)
+        manifest = self.draft.build(sum(r.chunks for r in files.values()))
+        text = json.dumps(manifest.to_json(), sort_keys=True)
         parts = [text[a:a + _MANIFEST_PART] for a in range(0, len(text), _MANIFEST_PART)] or [""]
         self._conn.put({manifest_key(self.generation, i): p for i, p in enumerate(parts)})
         head = {"generation": self.generation, "parts": len(parts), "chunks": self.chunks_collection,
@@ -156,8 +155,10 @@ class MilvusWriter:
         # invisible debris for the next sweep; if it succeeded, they are the live index.
         self._committed = True
         self._conn.put({"head": json.dumps(head)})  # the commit
-        tidy(self._conn, head, self.manifest)
+        self.manifest = manifest
+        tidy(self._conn, head, manifest)
         self._conn.close()
+        return manifest
 
     def abort(self) -> None:
         """Drop this writer's rows, unless its commit already went through (then an
@@ -192,7 +193,7 @@ def _superseded(sources: dict[str, tuple[int, ...]]) -> list[str]:
     return out
 
 
-def tidy(conn: Connection, head: dict[str, Any], manifest: dict[str, Any]) -> None:
+def tidy(conn: Connection, head: dict[str, Any], manifest: Manifest) -> None:
     """Delete what no reader needs any more: the versions the previous commit superseded,
     collections and manifests older than the previous commit. The versions this commit
     superseded stay one commit longer, for readers that were mid-query. Safe to repeat:
@@ -200,7 +201,7 @@ def tidy(conn: Connection, head: dict[str, Any], manifest: dict[str, Any]) -> No
     was killed before it finished (the "clean" row says which commit was tidied)."""
     client = conn.client
     g = int(head["generation"])
-    section = manifest.get("milvus", {})
+    section = manifest.backend.get("milvus", {})
     live = section.get("live", {})
     keep = {head["chunks"], head["pages"], *section.get("previous", [])}
     for name in conn.ours():

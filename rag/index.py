@@ -1,0 +1,174 @@
+"""`Index`: an index opened for search and question answering.
+
+Short orchestration over the parts: the store (rag/stores/), the embedder
+(rag/embedders/), retrieval (rag/retrieve.py), the prompt (rag/prompt.py), the generator
+(rag/generators/) and the answer policy (rag/answer.py). Models are built from the
+settings when first needed, or up front with `load_models()`; either can be injected.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import answer as policy
+from .config import Settings, settings_for
+from .embedders import Embedder, make_embedder, resolve_embed_model
+from .errors import ConfigError, IndexMismatchError
+from .generators import Generator, make_generator
+from .prompt import Prompt, build_prompt
+from .retrieve import Retriever
+from .stores import Store, backend_for
+from .text import word_forms
+from .types import Answer, Hit, Where
+from .verify import extract
+
+
+class Index:
+    """An index opened for search and question answering.
+
+    >>> index = Index.open("indexes/default")
+    >>> index.search("what is a context window?", k=5)
+    >>> index.ask("what is a context window?")
+    """
+
+    def __init__(
+        self, store: Store, settings: Settings, embedder: Embedder | None = None, generator: Generator | None = None
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._embedder = embedder
+        self._generator = generator
+        built = store.manifest.embedder
+        if embedder is not None:
+            store.manifest.check_compatible(store.location, embedder.name, embedder.dim)
+        elif settings.embed_model is not None and resolve_embed_model(settings.embed_model)[0] != built.name:
+            raise IndexMismatchError(
+                f"the index at {store.location} was built with embedder {built.name}, "
+                f"not {settings.embed_model}; drop --embed-model or rebuild with --rebuild"
+            )
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | Path | None = None,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+    ) -> "Index":
+        settings = settings_for(settings, index_dir)
+        return cls(backend_for(settings).open(), settings, embedder, generator)
+
+    def load_models(self, generator: bool = True) -> None:
+        """Load the embedder (and the generator unless `generator` is False) now, so a bad
+        model path fails before the first question rather than in the middle of it."""
+        self.embedder
+        if generator:
+            self.generator
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            name = self.store.manifest.embedder.name
+            spec = None if name == resolve_embed_model(None)[0] else name
+            self._embedder = make_embedder(replace(self.settings, embed_model=spec))
+            if self._embedder.dim != self.store.dim:
+                raise IndexMismatchError(
+                    f"embedder {name} gives {self._embedder.dim} dims, the index holds {self.store.dim}"
+                )
+        return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            self._generator = make_generator(self.settings)
+        return self._generator
+
+    def search(
+        self, query: str, k: int | None = None, mode: str | None = None, where: Where | None = None
+    ) -> list[Hit]:
+        """The k chunks that best match the query, best first.
+
+        Args:
+            mode: "dense", "lexical" or "hybrid" (default: the settings' mode).
+            where: keep only hits from matching sources / file types.
+        """
+        k = self.settings.top_k if k is None else k
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        retriever = Retriever(self.store, self.embedder, self.settings.rrf_k, self.settings.fusion)
+        return retriever.search(query, k, mode or self.settings.mode, where)
+
+    def idf(self, text: str) -> dict[str, float]:
+        """The IDF of each content word of the text, looked up by the form the text uses
+        (the lexical index stems words its own way)."""
+        forms = word_forms(text)
+        found = self.store.idf(set(forms.values()))
+        return {w: found[form] for w, form in forms.items()}
+
+    def prompt(self, question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = ()) -> Prompt:
+        s = self.settings
+        return build_prompt(question, hits, self.generator, s.context_tokens, s.max_answer_tokens, history)
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        on_token: Callable[[str], None] | None = None,
+        mode: str | None = None,
+        where: Where | None = None,
+        extractive: bool = False,
+        history: Sequence[tuple[str, str]] = (),
+        query: str | None = None,
+    ) -> Answer:
+        """Retrieve, prompt the LLM and return its answer with the sources it cites.
+
+        Args:
+            on_token: called with each piece of the answer as it is generated.
+            extractive: answer with the best-matching source sentences, without the LLM.
+            history: earlier (question, answer) turns of a chat, oldest first; the
+                newest that fit the context budget after the sources go in the prompt.
+            query: what to retrieve with, when it differs from the question (a chat
+                follow-up rewritten to stand alone).
+        """
+        if not question.strip():
+            raise ConfigError("the question is empty")
+        extractive = extractive or self.settings.strategy == "extractive"
+        t0 = time.perf_counter()
+        asked = query or question  # a chat follow-up is judged by its standalone form
+        hits = self.search(asked, k, mode, where)
+        t1 = t2 = time.perf_counter()
+        models = {"embedder": self.store.manifest.embedder.name, "llm": "" if extractive else self.generator.name}
+        quotes = extract(asked, hits, idf=self.idf(asked))
+        if policy.should_abstain(hits, quotes, self.settings):
+            answer = policy.abstained(question, hits, quotes, models)
+        elif extractive:
+            answer = policy.quoted(question, hits, quotes, models)
+        else:
+            prompt = self.prompt(question, hits, history)
+            text = self._generate(prompt, on_token)
+            t2 = time.perf_counter()
+            answer = policy.generated(question, text, prompt.sources, hits, quotes, models, self.settings)
+            if on_token and answer.strategy == "llm+quote":
+                on_token(answer.text[len(text):])  # the passages added after the streamed answer
+            on_token = None  # the rest was streamed as it was written
+        if on_token:
+            on_token(answer.text)
+        timings = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
+                   "total": (time.perf_counter() - t0) * 1000}
+        return replace(answer, timings_ms=timings)
+
+    def _generate(self, prompt: Prompt, on_token: Callable[[str], None] | None) -> str:
+        s = self.settings
+        pieces: list[str] = []
+        for piece in self.generator.stream(prompt.text, s.max_answer_tokens, s.temperature, s.context_tokens):
+            pieces.append(piece)
+            if on_token:
+                on_token(piece)
+        return "".join(pieces).strip()
+
+    def close(self) -> None:
+        self.store.close()
+

@@ -1,0 +1,308 @@
+"""The ingest verb: discover -> plan (by content hash) -> load and chunk -> embed -> commit.
+
+Planning reads only hashes and the manifest, so a run with nothing new loads no model.
+New and changed files are loaded and chunked here (or ahead, in worker processes:
+rag/prefetch.py), embedded in large batches and written through one store
+transaction; a run that is killed leaves the index as the last commit left it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from .chunking import chunk_page
+from .config import Settings, settings_for
+from .discover import Input, discover
+from .embedders import Embedder, make_embedder, resolve_embed_model
+from .embedders.cache import CachedEmbedder, cache_file
+from .errors import LoaderError, RagError
+from .loaders import REPAIRED_NOTE, SUPPORTED_SUFFIXES, iter_pages
+from .manifest import CHUNKER, Chunking, EmbedderInfo, FileRecord, Manifest, new_manifest, now_iso
+from .prefetch import Prefetcher
+from .stores import Backend, Transaction, Writer, backend_for, transaction
+from .types import Chunk, FileFailure, IngestReport, Page, Progress
+
+ProgressFn = Callable[[Progress], None]
+
+
+def chunking_of(settings: Settings) -> Chunking:
+    return Chunking(CHUNKER, settings.chunk_tokens, settings.chunk_overlap)
+
+
+def unreadable(exc: OSError) -> str:
+    """The one wording of a file that cannot be opened, for every stage that opens it."""
+    reason = (exc.strerror or str(exc)).lower()
+    return f"cannot read: {reason}"
+
+
+def page_chunks(
+    path: Path, source: str, notes: list[str], passwords: Iterable[str], time_limit: float | None,
+    count: Callable[[Sequence[str]], list[int]], limit: int, overlap: int,
+) -> Iterator[tuple[Page, Sequence[Chunk]]]:
+    """Each page of a file that has text, with its chunks (raises LoaderError). The worker
+    processes of rag/prefetch.py run this same function."""
+    for page in iter_pages(path, source, notes, passwords, time_limit):
+        yield page, chunk_page(page, count, limit, overlap)
+
+
+@dataclass
+class _Plan:
+    """What an ingest has to do, worked out from hashes before any model is loaded."""
+
+    old: Manifest | None
+    todo: list[tuple[Input, str]] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[FileFailure] = field(default_factory=list)
+
+    @property
+    def old_files(self) -> dict[str, FileRecord]:
+        return dict(self.old.files) if self.old else {}
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What embedding and storing the planned files came to."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    failed: tuple[FileFailure, ...] = ()
+    warnings: tuple[FileFailure, ...] = ()
+    repaired: tuple[str, ...] = ()
+    embedded: int = 0
+    from_cache: int = 0
+
+
+def ingest(
+    paths: Iterable[str | Path],
+    index_dir: str | Path | None = None,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    passwords: Sequence[str] = (),
+    rebuild: bool = False,
+    progress: ProgressFn | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> IngestReport:
+    """Bring the index in line with the given files and folders.
+
+    New and changed files (by SHA-256) are loaded, chunked and embedded; files that
+    left a folder that is ingested again are removed; unchanged files cost nothing.
+    A file that cannot be read is reported in `failed` and keeps its earlier version.
+    `include`/`exclude` are globs over paths relative to each folder; a file that an
+    exclude pattern now hides counts as gone from its folder and is removed.
+
+    Raises:
+        RagError: no input exists or none is a supported document, another process is
+            writing the index (IndexLockedError), or the index was built with other
+            settings (IndexMismatchError).
+    """
+    started = time.perf_counter()
+    settings = settings_for(settings, index_dir)
+    paths = list(paths)
+    inputs, roots = discover(paths, include, exclude)
+    if not inputs:
+        looked = " ".join(sorted(SUPPORTED_SUFFIXES))
+        raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {looked})")
+    backend = backend_for(settings)
+    with transaction(backend) as tx:
+        plan = _plan(inputs, roots, settings, backend, embedder, rebuild)
+        report = _apply(plan, tx, settings, embedder, passwords, rebuild, progress)
+    return replace(report, seconds=time.perf_counter() - started)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _plan(
+    inputs: list[Input], roots: list[str], settings: Settings, backend: Backend, embedder: Embedder | None,
+    rebuild: bool,
+) -> _Plan:
+    old: Manifest | None = None
+    if backend.exists():
+        try:
+            old = backend.read_manifest()
+        except RagError:
+            if not rebuild:  # a damaged index can only be started afresh
+                raise
+        if old and not rebuild:
+            name = embedder.name if embedder else resolve_embed_model(settings.embed_model)[0]
+            old.check_compatible(backend.location, name, embedder.dim if embedder else None, chunking_of(settings))
+    plan = _Plan(old)
+    old_files = plan.old_files
+    for item in inputs:
+        try:
+            digest = _sha256(item.path)
+        except OSError as exc:
+            plan.failed.append(FileFailure(item.source, unreadable(exc)))
+            continue
+        rec = old_files.get(item.source)
+        if rec and rec.sha256 == digest and not rebuild:
+            plan.unchanged.append(item.source)
+        else:
+            plan.todo.append((item, digest))
+    seen = {i.source for i in inputs}
+    # A rebuild keeps only what is ingested now; otherwise a file is removed when it
+    # left a folder that is being ingested again.
+    plan.removed = sorted(s for s, r in old_files.items() if s not in seen and (rebuild or r.root in roots))
+    return plan
+
+
+def _apply(
+    plan: _Plan, tx: Transaction, settings: Settings, embedder: Embedder | None, passwords: Sequence[str],
+    rebuild: bool, progress: ProgressFn | None,
+) -> IngestReport:
+    location = tx.backend.location
+    before = IngestReport(
+        unchanged=tuple(plan.unchanged), failed=tuple(plan.failed), files=len(plan.old_files),
+        chunks=plan.old.chunks if plan.old else 0, index_dir=location,
+    )
+    if not plan.todo and not plan.removed and not rebuild:
+        return before  # nothing to embed: no model is loaded
+
+    embedder = embedder or make_embedder(settings)
+    if plan.old is not None and not rebuild:
+        plan.old.check_compatible(location, embedder.name, embedder.dim)
+        manifest = plan.old
+    else:
+        manifest = new_manifest(EmbedderInfo(embedder.name, embedder.dim, embedder.max_tokens), chunking_of(settings))
+    writer = tx.begin(manifest, fresh=rebuild)
+    cached = CachedEmbedder(embedder, cache_file(settings.cache_dir, embedder)) if settings.embed_cache else None
+    try:
+        tally = _embed_and_store(plan, writer, cached or embedder, settings, passwords, progress)
+    finally:
+        if cached:
+            cached.close()
+    if not (tally.added or tally.updated or plan.removed or rebuild):  # every changed file failed
+        return replace(before, failed=tally.failed, warnings=tally.warnings)  # nothing to commit: aborted
+    for source in plan.removed:
+        writer.remove_source(source)
+    writer.draft.last_ingest = now_iso()
+    committed = tx.commit()
+    return IngestReport(
+        added=tally.added, updated=tally.updated, removed=tuple(plan.removed), unchanged=tuple(plan.unchanged),
+        failed=tally.failed, warnings=tally.warnings, repaired=tally.repaired, files=len(committed.files),
+        chunks=committed.chunks, chunks_embedded=tally.embedded,
+        chunks_from_cache=min(cached.hits, tally.embedded) if cached else 0, index_dir=location,
+    )
+
+
+class _Batcher:
+    """Collects chunks across files and embeds them in large batches; a file is recorded
+    as finished only once all of its chunks are stored. Memory holds at most one batch."""
+
+    def __init__(self, writer: Writer, embedder: Embedder, settings: Settings, progress: ProgressFn | None):
+        self.writer, self.embedder, self.settings, self.progress = writer, embedder, settings, progress
+        self.size = settings.batch_size * 8  # chunks per flush to the store
+        self.chunks: list[Chunk] = []
+        self.pages: list[Page] = []
+        self.finished: list[tuple[str, FileRecord]] = []
+        self.embedded = 0
+        self.produced = 0  # chunks made so far: the embed bar's moving total
+
+    def add(self, page: Page, chunks: Sequence[Chunk]) -> None:
+        self.pages.append(page)
+        self.chunks.extend(chunks)
+        self.produced += len(chunks)
+        if len(self.chunks) >= self.size:
+            self.flush()
+
+    def finish(self, source: str, record: FileRecord) -> None:
+        self.finished.append((source, record))
+
+    def drop(self, source: str) -> None:
+        """Forget a failed file's chunks, buffered or already stored."""
+        kept = [c for c in self.chunks if c.source != source]
+        self.produced -= len(self.chunks) - len(kept)
+        self.chunks = kept
+        self.pages = [p for p in self.pages if p.source != source]
+        self.writer.discard_file(source)
+
+    def flush(self) -> None:
+        done = self.embedded
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if self.progress:
+                self.progress(Progress("embed", done, self.produced))
+
+        texts = [c.embed_text() for c in self.chunks]
+        vectors = self.embedder.embed(texts, self.settings.batch_size, step)
+        self.writer.add_chunks(self.chunks, vectors)
+        self.writer.add_pages(self.pages)
+        for source, record in self.finished:
+            self.writer.finish_file(source, record)
+        self.embedded += len(self.chunks)
+        self.chunks, self.pages, self.finished = [], [], []
+
+
+def _prefetcher(todo: Sequence[tuple[Input, str]], embedder: Embedder, settings: Settings, limit: int,
+                passwords: Sequence[str]) -> Prefetcher | None:
+    tokenizer_file = getattr(embedder, "tokenizer_file", None)
+    if settings.workers <= 0 or tokenizer_file is None or len(todo) <= 1:
+        return None
+    return Prefetcher(settings.workers, tokenizer_file, limit, settings.chunk_overlap, passwords,
+                      settings.file_timeout, page_chunks)
+
+
+def _embed_and_store(
+    plan: _Plan, writer: Writer, embedder: Embedder, settings: Settings, passwords: Sequence[str],
+    progress: ProgressFn | None,
+) -> Tally:
+    limit = min(settings.chunk_tokens, embedder.max_tokens)
+    added: list[str] = []
+    updated: list[str] = []
+    failed, warnings, repaired = list(plan.failed), [], []
+    batch = _Batcher(writer, embedder, settings, progress)
+    prefetcher = _prefetcher(plan.todo, embedder, settings, limit, passwords)
+    ahead = prefetcher.results((item.path, item.source) for item, _ in plan.todo) if prefetcher else None
+    try:
+        for n, (item, digest) in enumerate(plan.todo, start=1):
+            if progress:
+                progress(Progress("load", n - 1, len(plan.todo), item.source))
+            loaded = next(ahead) if ahead is not None else None
+            notes: list[str] = list(loaded.notes) if loaded is not None else []
+            pages = chunks = 0
+            try:
+                pairs = loaded.pairs(item.source) if loaded is not None else page_chunks(
+                    item.path, item.source, notes, passwords, settings.file_timeout, embedder.count_tokens,
+                    limit, settings.chunk_overlap)
+                for page, page_chunks_ in pairs:
+                    pages += page.offset == 0
+                    chunks += len(page_chunks_)
+                    batch.add(page, page_chunks_)
+            except LoaderError as exc:
+                batch.drop(item.source)
+                failed.append(FileFailure(item.source, exc.reason))
+                continue
+            if REPAIRED_NOTE in notes:
+                repaired.append(item.source)
+            warnings.extend(FileFailure(item.source, note) for note in notes if note != REPAIRED_NOTE)
+            batch.finish(item.source, FileRecord(
+                sha256=digest, chunks=chunks, pages=pages, bytes=_size(item.path), root=item.root,
+                ingested_at=now_iso()))
+            (updated if item.source in plan.old_files else added).append(item.source)
+    finally:
+        if prefetcher:
+            prefetcher.close()
+    if progress and plan.todo:
+        progress(Progress("load", len(plan.todo), len(plan.todo), ""))
+    batch.flush()
+    return Tally(tuple(added), tuple(updated), tuple(failed), tuple(warnings), tuple(repaired), batch.embedded)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
