@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .embed import Embedder
+from .embedders import Embedder
 from .errors import ConfigError
 from .lexical import fts_query  # noqa: F401  (re-exported: tests and old callers)
 from .stores import Store

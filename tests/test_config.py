@@ -13,7 +13,8 @@ from rag.errors import ConfigError
 
 def test_defaults_without_file_or_env(tmp_path):
     s = Settings.load(env={})
-    assert s == Settings()
+    # The cache folder's default comes from the environment given (here none): ~/.cache/rag.
+    assert s == Settings(cache_dir=Path.home() / ".cache" / "rag")
     assert s.chunk_tokens == config.DEFAULT_CHUNK_TOKENS
     assert s.chunk_overlap == config.DEFAULT_CHUNK_OVERLAP
     assert s.top_k == config.DEFAULT_TOP_K
@@ -173,3 +174,19 @@ def test_generation_backend_settings_and_their_environment_names():
 def test_generation_backend_settings_are_checked(values, message):
     with pytest.raises(ConfigError, match=message):
         Settings.load(values, env={})
+
+
+def test_cache_dir_follows_the_layers(tmp_path):
+    home_default = Path.home() / ".cache" / "rag"
+    assert Settings.load(env={}).cache_dir == home_default
+    assert Settings.load(env={"XDG_CACHE_HOME": "/xdg"}).cache_dir == Path("/xdg/rag")
+    (tmp_path / "rag.toml").write_text('cache_dir = "~/from-file"\n')
+    assert Settings.load(env={"XDG_CACHE_HOME": "/xdg"}).cache_dir == Path.home() / "from-file"
+    env = {"RAG_CACHE_DIR": "/from-env", "XDG_CACHE_HOME": "/xdg"}
+    assert Settings.load(env=env).cache_dir == Path("/from-env")
+    assert Settings.load({"cache_dir": tmp_path / "flag"}, env=env).cache_dir == tmp_path / "flag"
+
+
+def test_cache_dir_of_settings_built_directly_is_the_process_default(isolated, rag_cache):
+    # conftest points RAG_CACHE_DIR at the session's cache, so nothing lands in ~/.cache.
+    assert Settings().cache_dir == rag_cache == Settings.load().cache_dir

@@ -10,7 +10,7 @@ from fakes import HashEmbedder
 
 from rag import Settings, ingest
 from rag.embedders.cache import CachedEmbedder, cache_file
-from rag.stores.faiss import Store
+from rag.stores.faiss import FaissStore
 
 PARAS = [f"Paragraph {i} talks about topic number {i} and nothing else at all." for i in range(40)]
 
@@ -41,7 +41,7 @@ def test_a_rebuild_and_an_edit_embed_only_new_text(tmp_path: Path):
     assert edited.chunks_from_cache == edited.chunks_embedded - len(embedder.embedded)
 
     # the vectors stored are the embedder's own, wherever they came from
-    store = Store.open(tmp_path / "idx")
+    store = FaissStore.open(tmp_path / "idx")
     try:
         rows = store.chunk_rows(list(range(1, 1000)))
         ids = sorted(rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.llm import LlamaCppGenerator
+from rag.generators.llama_cpp import LlamaCppGenerator
 from rag.prompt import messages
 
 

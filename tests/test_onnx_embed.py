@@ -4,6 +4,7 @@ counts, an export made once, and a query path that never imports torch."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,10 @@ import numpy as np
 import pytest
 
 from rag import Settings, ingest
-from rag.embed import SentenceTransformerEmbedder, make_embedder
+from rag.embedders import make_embedder
 from rag.errors import ConfigError, ModelNotFoundError
-from rag.onnx_embed import OnnxEmbedder, UnsupportedModel, export_path
+from rag.embedders.onnx import OnnxEmbedder, UnsupportedModel, export_path
+from rag.embedders.torch import SentenceTransformerEmbedder
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -56,7 +58,7 @@ def test_the_export_is_made_once_and_reused(both, monkeypatch: pytest.MonkeyPatc
     def refuse(*_a, **_k):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr("rag.onnx_embed.export", refuse)
+    monkeypatch.setattr("rag.embedders.onnx.export", refuse)
     again = OnnxEmbedder()
     assert np.allclose(again.embed(TEXTS[:2]), onnx.embed(TEXTS[:2]))
 
@@ -72,14 +74,34 @@ def test_auto_runtime_falls_back_to_torch_only_when_onnx_cannot_run(monkeypatch:
     def unsupported(*_a, **_k):
         raise UnsupportedModel("pools with max tokens")
 
-    monkeypatch.setattr("rag.onnx_embed.OnnxEmbedder", unsupported)
-    assert isinstance(make_embedder(runtime="auto"), SentenceTransformerEmbedder)
+    monkeypatch.setattr("rag.embedders.onnx.OnnxEmbedder", unsupported)
+    assert isinstance(make_embedder(Settings(embed_runtime="auto")), SentenceTransformerEmbedder)
     with pytest.raises(UnsupportedModel):
-        make_embedder(runtime="onnx")
+        make_embedder(Settings(embed_runtime="onnx"))
     with pytest.raises(ConfigError):
-        make_embedder(runtime="tensorflow")
+        Settings(embed_runtime="tensorflow")
     with pytest.raises(ConfigError):
         Settings.load({"embed_runtime": "gpu"})
+
+
+def test_the_export_goes_under_the_settings_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    targets: list[Path] = []
+
+    def record(_path, target):
+        targets.append(target)
+        raise UnsupportedModel("stop before exporting")
+
+    monkeypatch.setattr("rag.embedders.onnx.export", record)
+    with pytest.raises(UnsupportedModel):
+        make_embedder(Settings(embed_runtime="onnx", cache_dir=tmp_path / "cache"))
+    assert len(targets) == 1 and targets[0].is_relative_to(tmp_path / "cache" / "onnx")
+
+
+def test_loading_a_model_leaves_the_environment_alone(both):
+    before = dict(os.environ)
+    SentenceTransformerEmbedder()
+    OnnxEmbedder()
+    assert dict(os.environ) == before
 
 
 def test_search_and_extractive_ask_never_import_torch(tmp_path: Path):

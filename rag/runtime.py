@@ -1,0 +1,43 @@
+"""Process-wide defaults the `rag` command wants and the library must not impose.
+
+The library never sets environment variables or logger levels: a program that imports
+`rag` keeps its own Hugging Face, gRPC and logging configuration. The CLI, which owns
+its process, calls `quiet_defaults()` once at start-up, before any model or Milvus
+library is imported (gRPC reads GRPC_VERBOSITY when it first loads). Every variable is
+only defaulted, so a user who sets one (HF_HUB_OFFLINE=0, GRPC_VERBOSITY=debug) wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+# Offline and quiet: models are local directories and never downloaded (the torch adapter
+# also loads with local_files_only), and the Hugging Face libraries' progress bars and
+# warnings are noise on a command line. Tokenizers' own thread pool is turned off because
+# ingest workers fork after the tokenizer has run, and tokenizers then warns on stderr.
+# gRPC's C core writes its own warnings (keepalive "too_many_pings" from the milvus-lite
+# server during long ingests) to stderr.
+ENV_DEFAULTS = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TOKENIZERS_PARALLELISM": "false",
+    "GRPC_VERBOSITY": "NONE",
+}
+
+# Loggers whose records the Milvus store turns into RagErrors or that report nothing a user
+# can act on: grpc logs each call milvus-lite does not implement (a timestamp call pymilvus
+# makes and then does without) as an error with a traceback, and pymilvus logs every
+# failed call on its own handler.
+QUIET_LOGGERS = ("grpc._server", "pymilvus")
+
+
+def quiet_defaults() -> None:
+    """Set the command line's defaults: the variables above where unset, and the loggers
+    above to CRITICAL. Idempotent."""
+    for name, value in ENV_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
