@@ -1,5 +1,6 @@
-"""Talking to Milvus for the Milvus store: the client, the collections' schemas, the meta
-rows (manifest parts, head, lock), filter literals, and the words BM25 indexes.
+"""Talking to Milvus for the Milvus store: the collections' schemas, the meta rows
+(manifest parts, head, lock), filter literals, and the words BM25 indexes (the client
+itself is opened by rag/stores/milvus_connect.py).
 
 Kept apart from rag/stores/milvus.py (reading) and rag/stores/milvus_write.py (commits
 and cleanup), which own what the rows mean; this module only knows how to reach them.
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import re
 import socket
@@ -22,33 +22,13 @@ from typing import Any, Sequence
 from ..errors import IndexCorruptError, IndexLockedError, MissingDependencyError, RagError
 from ..text import INDEX_WORD as _WORD, search_terms as content_words
 from ..manifest import Manifest
+from .milvus_connect import client, pymilvus
 
 TEXT_MAX = 65535  # VARCHAR's limit, in bytes
 INDEX = "AUTOINDEX"  # Milvus picks the vector index (HNSW on milvus-lite)
 LEASE_SECONDS = 6 * 3600  # how long a writer on another machine that died keeps the lock
 _LEASE_SETTLE = 1.0  # seconds between taking the lock on a server and checking it is still ours
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# Seconds pymilvus may wait for the milvus-lite server it starts in this process to answer
-# its first call, and how many times to try (see `client`); pymilvus's own limit is 10 s.
-LITE_CONNECT_TIMEOUT = 60.0
-LITE_CONNECT_ATTEMPTS = 2
-
-log = logging.getLogger(__name__)
-
-
-def pymilvus() -> Any:
-    # gRPC's and pymilvus's own stderr output is quieted by the CLI (rag/runtime.py), not
-    # here: a program using the library keeps its own logging and environment.
-    try:
-        import pymilvus as module
-    except ImportError:
-        raise MissingDependencyError(
-            "the Milvus store needs pymilvus, milvus-lite and snowballstemmer: pip install -e '.[milvus]' "
-            "in a clone of rag (or pip install pymilvus milvus-lite snowballstemmer)"
-        ) from None
-    return module
-
-
 def quote(value: str) -> str:
     """A string literal for a Milvus filter expression. Raises ValueError for control
     characters Milvus's parser has no escape for (file names are never quoted: rows are
@@ -114,49 +94,6 @@ def where_filter(where: Any) -> str:
         except ValueError:
             pass  # left to the retriever
     return " and ".join(parts)
-
-
-def client(uri: str, token: str | None) -> Any:
-    """A MilvusClient for `uri`. For a milvus-lite file, pymilvus starts milvus-lite's gRPC
-    server in this process, then waits for a Connect call to it: 10 s unless given a
-    timeout (and a connection idle for 30 s is probed, then reconnected with the same
-    limit). The server's threads share this process's GIL and cores with the embedder's
-    and llama.cpp's, so on a loaded machine that call can miss 10 s with nothing wrong: a
-    local file gets a longer limit and a second try. A server that does not answer within
-    pymilvus's 10 s is more likely down, and is reported at once."""
-    module = pymilvus()
-    lite = uri.endswith(".db")
-    attempts = LITE_CONNECT_ATTEMPTS if lite else 1
-    for attempt in range(1, attempts + 1):
-        try:
-            return module.MilvusClient(uri=uri, token=token or "", timeout=LITE_CONNECT_TIMEOUT if lite else None)
-        except Exception as exc:
-            if not (_connect_failed(exc) and attempt < attempts):
-                raise _open_error(uri, exc, lite) from None
-            log.warning("milvus-lite for %s did not answer within %g s; trying again", uri, LITE_CONNECT_TIMEOUT)
-    raise AssertionError("not reached")
-
-
-def _connect_failed(exc: Exception) -> bool:
-    """pymilvus's "Fail connecting to server" (Status.CONNECT_FAILED): no answer in time."""
-    return getattr(exc, "code", None) == 2 and "fail connecting" in str(getattr(exc, "message", exc)).lower()
-
-
-def _open_error(uri: str, exc: Exception, lite: bool) -> RagError:
-    text = f"{exc} {exc.__cause__ or ''} {exc.__context__ or ''}"
-    if lite and _connect_failed(exc):
-        return RagError(
-            f"milvus-lite did not answer for {uri} within {LITE_CONNECT_TIMEOUT:g} s, {LITE_CONNECT_ATTEMPTS} times: "
-            "the machine is probably overloaded; try again when it is quieter, or use a Milvus server: "
-            "--milvus-uri http://HOST:19530"
-        )
-    # pymilvus wraps milvus-lite's own lock error
-    if lite and ("lock" in text.lower() or "Open local milvus failed" in text):
-        return IndexLockedError(
-            f"the milvus-lite file {uri} is open in another process (milvus-lite allows one process at a "
-            "time); wait for it to finish, or use a Milvus server: --milvus-uri http://HOST:19530"
-        )
-    return RagError(f"cannot open Milvus at {uri}: {str(exc).strip()[:300]}")
 
 
 def failure(exc: Exception, what: str) -> RagError:
