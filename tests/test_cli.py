@@ -1,32 +1,95 @@
-"""CLI behaviour that needs no model: errors, exit codes, help. Success paths with the
-real models are in test_e2e.py."""
+"""CLI behaviour that needs no model: errors, exit codes, help, where output goes, JSON
+mode. Success paths with the real models are in test_e2e.py."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from fakes import HashEmbedder
+import pytest
+from fakes import EchoGenerator, HashEmbedder
+from typer.main import get_command
 from typer.testing import CliRunner
 
-from rag import Settings, ingest
+from rag import Settings
+from rag.pipeline import Index, ingest
 from rag.cli import EXIT_ERROR, app
+from rag.cli_options import settings_from
 
 runner = CliRunner()
+COMMANDS = ("ingest", "list", "remove", "search", "ask", "chat", "eval", "migrate")
+USAGE_ERROR = 2
 
 
 def test_help_lists_the_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("ingest", "search", "ask"):
+    for command in COMMANDS:
         assert command in result.stdout
 
 
 def test_help_imports_no_heavy_library():
-    code = "import sys, rag.cli; print(sorted(m for m in ('numpy', 'torch', 'faiss', 'llama_cpp', 'sentence_transformers') if m in sys.modules))"
+    code = (
+        "import sys\nfrom rag.cli import app\ntry:\n    app(['ask', '--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('numpy', 'torch', 'faiss', 'llama_cpp', 'sentence_transformers', 'onnxruntime', 'rich', "
+        "'markdown_it', 'pydantic')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stderr.strip() == "[]", "rich's help rendering costs ~90 ms of every `rag --help`"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_reads_as_written_by_a_person(command: str):
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    text = result.stdout
+    assert not re.search(r"<\w+(\[[\w\[\], ]*\])?>", text), "no Python types such as <bool>, <str>, <list[Path]>"
+    assert not re.search(r"\w \.(\s|$)", text), "no space before a full stop (markup eating a [bracket])"
+    usage = text.splitlines()[0]
+    assert "{" not in usage and f" {command} [OPTIONS]" in usage
+
+
+def test_ask_and_chat_take_the_same_flags():
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+
+    def flags(name: str) -> set[str]:
+        return {o for p in commands[name].params for o in p.opts if o.startswith("-")}
+
+    assert flags("ask") == flags("chat")
+    assert {"--extractive", "--strategy", "-k", "--model", "--llm-model", "--where", "--json"} <= flags("chat")
+
+
+def test_extractive_flag_and_strategy_are_one_setting(monkeypatch):
+    assert settings_from(extractive=True, strategy="llm").strategy == "extractive"
+    assert settings_from(strategy="extractive").strategy == "extractive"
+    monkeypatch.setenv("RAG_STRATEGY", "llm")
+    assert settings_from().strategy == "llm" and settings_from(extractive=True).strategy == "extractive"
+    names = settings_from(k=3, model="m.gguf", llm_model="served", max_tokens=9, llm="llama.cpp")
+    assert (names.top_k, names.llm_model, names.llm_model_name, names.max_answer_tokens) == (3, "m.gguf", "served", 9)
+
+
+@pytest.mark.parametrize("args", [
+    ["ask", "q?", "--min-score", "2"],
+    ["ask", "q?", "--min-coverage", "-0.1"],
+    ["ask", "q?", "--context-tokens", "0"],
+    ["ask", "q?", "--max-tokens", "-5"],
+    ["ask", "q?", "--temperature", "-1"],
+    ["chat", "-k", "0"],
+    ["search", "q", "-k", "0"],
+    ["ingest", ".", "--chunk-tokens", "0"],
+    ["ingest", ".", "--chunk-overlap", "-1"],
+    ["ingest", ".", "--workers", "-1"],
+    ["eval", "--qa", "q.jsonl", "--context-tokens", "0"],
+])
+def test_values_out_of_range_are_usage_errors(args: list[str]):
+    result = runner.invoke(app, args)
+    assert result.exit_code == USAGE_ERROR, result.output
+    flag = args[-2]
+    assert flag in result.stderr and "Traceback" not in result.stderr
 
 
 def test_search_without_an_index_says_how_to_build_one(tmp_path: Path):
@@ -36,10 +99,26 @@ def test_search_without_an_index_says_how_to_build_one(tmp_path: Path):
     assert result.stdout == ""
 
 
-def test_ask_without_an_index_fails_cleanly(tmp_path: Path):
+def test_json_error_is_one_object_on_stdout(tmp_path: Path):
     result = runner.invoke(app, ["ask", "a question?", "--index-dir", str(tmp_path / "nowhere"), "--json"])
     assert result.exit_code == EXIT_ERROR and "no index at" in result.stderr
-    assert result.stdout == ""
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "IndexNotFoundError" and error["exit_code"] == EXIT_ERROR
+    assert error["message"].startswith("no index at") and "error:" not in error["message"]
+    assert len(result.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["search", "x"], ["ask", "x?"], ["list"], ["ingest", "docs"], ["remove", "a.txt"]])
+def test_index_dir_that_is_a_file_says_what_to_do(tmp_path: Path, command: list[str]):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Some words.\n")
+    (tmp_path / "afile").write_text("not an index\n")
+    for index_dir in (tmp_path / "afile", tmp_path / "afile" / "below"):
+        result = runner.invoke(app, [*command, "--index-dir", str(index_dir)])
+        assert result.exit_code == EXIT_ERROR, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Errno" not in lines[0]
+        assert "afile is a file" in lines[0] and "--index-dir" in lines[0]
 
 
 def test_ingest_of_an_empty_folder_is_an_error(tmp_path: Path):
@@ -66,7 +145,49 @@ def _small_index(tmp_path: Path) -> Path:
     return index_dir
 
 
-def test_ask_with_a_missing_model_file_names_the_file(tmp_path: Path):
+@pytest.fixture
+def default_named_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hash embedder under the default embedder's name: a second `rag ingest` then
+    passes the embedder check and reaches the chunking check."""
+    from rag.embedders import resolve_embed_model
+
+    name = resolve_embed_model(None)[0]
+    for module in ("rag.ingestion", "rag.index"):
+        monkeypatch.setattr(f"{module}.make_embedder", lambda *a, **k: HashEmbedder(name=name))
+
+
+def _cli_ingest(tmp_path: Path, *args: str):
+    docs = tmp_path / "docs"
+    docs.mkdir(exist_ok=True)
+    (docs / "a.txt").write_text("Some text about caching.\n")
+    return runner.invoke(app, ["ingest", str(docs), "--index-dir", str(tmp_path / "idx"), "-q", *args])
+
+
+def test_ingest_summary_is_the_result_on_stdout(tmp_path: Path, hash_models):
+    result = _cli_ingest(tmp_path)  # as `rag ingest docs > log`
+    assert result.exit_code == 0, result.stderr
+    assert re.search(r"added\s+1", result.stdout) and "files in index" in result.stdout
+    assert "added" not in result.stderr
+
+
+def test_remove_says_what_it_removed_on_stdout(tmp_path: Path, hash_models):
+    assert _cli_ingest(tmp_path).exit_code == 0
+    result = runner.invoke(app, ["remove", "a.txt", "--index-dir", str(tmp_path / "idx")])
+    assert result.exit_code == 0, result.stderr
+    assert "removed 1 file(s): a.txt" in result.stdout
+
+
+def test_chunk_settings_mismatch_is_one_clear_line(tmp_path: Path, default_named_models):
+    assert _cli_ingest(tmp_path).exit_code == 0
+    assert _cli_ingest(tmp_path).exit_code == 0, "the same settings again are fine"
+    result = _cli_ingest(tmp_path, "--chunk-tokens", "64")
+    assert result.exit_code == EXIT_ERROR
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--rebuild" in lines[0] and "64" in lines[0]
+    assert "{" not in lines[0], "settings named as a person would, not as Python dicts"
+
+
+def test_ask_with_a_missing_model_file_names_the_file(tmp_path: Path, hash_models):
     index_dir = _small_index(tmp_path)
     missing = tmp_path / "models" / "nope.gguf"
     result = runner.invoke(app, ["ask", "what?", "--index-dir", str(index_dir), "--model", str(missing)])
@@ -74,7 +195,7 @@ def test_ask_with_a_missing_model_file_names_the_file(tmp_path: Path):
     assert str(missing) in result.stderr and "does not exist" in result.stderr
 
 
-def test_ask_with_a_file_that_is_not_gguf_says_so(tmp_path: Path):
+def test_ask_with_a_file_that_is_not_gguf_says_so(tmp_path: Path, hash_models):
     index_dir = _small_index(tmp_path)
     fake = tmp_path / "model.gguf"
     fake.write_bytes(b"not a model at all")
@@ -95,3 +216,51 @@ def test_bad_setting_in_the_environment_is_named(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("RAG_TOP_K", "many")
     result = runner.invoke(app, ["search", "x"])
     assert result.exit_code == EXIT_ERROR and "RAG_TOP_K" in result.stderr
+
+
+# --- `rag chat --json` with fakes ----------------------------------------------------
+
+CATS_Q = "Why do cats purr when content?"
+
+
+@pytest.fixture
+def chat_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An index built with the hash embedder, and Index.open patched to use the fakes."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cats.md").write_text("# Cats\n\nCats sleep most of the day and purr when content.\n")
+    (docs / "stars.txt").write_text("Stars fuse hydrogen into helium in their cores.\n")
+    ingest([docs], settings=Settings.load({"index_dir": tmp_path / "idx"}), embedder=HashEmbedder())
+    real_open = Index.open.__func__  # type: ignore[attr-defined]
+
+    def fake_open(cls, index_dir=None, settings=None, embedder=None, generator=None):  # type: ignore[no-untyped-def]
+        return real_open(cls, index_dir, settings, HashEmbedder(), EchoGenerator())
+
+    monkeypatch.setattr(Index, "open", classmethod(fake_open))
+    monkeypatch.setenv("RAG_FALLBACK", "false")
+    return str(tmp_path / "idx")
+
+
+def test_chat_json_prints_one_answer_object_per_turn(chat_index: str):
+    too_long = " ".join(["cats"] * 300) + "?"
+    result = runner.invoke(
+        app, ["chat", "--index-dir", chat_index, "--min-score", "0.2", "--context-tokens", "300", "--max-tokens", "20",
+              "--json"],
+        input=f"{CATS_Q}\n/sources\n{too_long}\nDo they sleep much?\n",
+    )
+    assert result.exit_code == 0, result.stderr
+    turns = [json.loads(line) for line in result.stdout.splitlines()]  # nothing but JSON lines
+    assert len(turns) == 3
+    first, failed, follow_up = turns
+    assert first["question"] == CATS_Q and EchoGenerator.ANSWER in first["answer"]
+    assert {"answerable", "citations", "sources", "strategy", "timings_ms"} <= first.keys()
+    assert failed["error"]["type"] == "ConfigError" and "--context-tokens" in failed["error"]["message"]
+    assert follow_up["question"] == "Do they sleep much?"
+    assert "Sources" in result.stderr, "/sources goes to stderr: stdout holds only JSON"
+    assert "error:" in result.stderr
+
+
+def test_chat_json_error_before_the_first_turn(tmp_path: Path):
+    result = runner.invoke(app, ["chat", "--index-dir", str(tmp_path / "nowhere"), "--json"], input="hello?\n")
+    assert result.exit_code == EXIT_ERROR and "no index at" in result.stderr
+    assert json.loads(result.stdout)["error"]["type"] == "IndexNotFoundError"

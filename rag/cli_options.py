@@ -1,0 +1,203 @@
+"""The flags of the `rag` commands: one definition of each, the settings they build, and
+how the help shows them.
+
+Each flag is a `typing.Annotated` alias (`k: TopK = None`), so a command's signature
+reads as its list of flags. The ones `ask` and `chat` share are grouped in
+`AnswerFlags`; `answer_flags` puts that group's flags into a command's signature and
+hands the command one `AnswerFlags` value. `settings_from` is the one place where flag
+names become setting names (`--model` is `llm_model`, `--extractive` is
+`strategy="extractive"`).
+
+Range checks (`-k` at least 1, `--min-score` between 0 and 1) are Typer's own `min`/
+`max`, so a bad value is a usage error (exit 2) before any library code runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional, get_type_hints
+
+import typer
+from typer.core import TyperCommand
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+# Where the index lives: every command that opens one takes these.
+IndexDir = Annotated[Optional[Path], typer.Option(
+    "--index-dir", metavar="DIR", help="Index directory (env RAG_INDEX_DIR; default indexes/default).")]
+Store = Annotated[Optional[str], typer.Option(
+    "--store", metavar="faiss|milvus", help="Where the index lives (env RAG_STORE; default faiss).")]
+MilvusUri = Annotated[Optional[str], typer.Option(
+    "--milvus-uri", metavar="URI",
+    help="Milvus database: a milvus-lite file (*.db) or a server URL (env RAG_MILVUS_URI; default INDEX_DIR/milvus.db).")]
+MilvusCollection = Annotated[Optional[str], typer.Option(
+    "--milvus-collection", metavar="PREFIX",
+    help="Prefix of the index's Milvus collections (env RAG_MILVUS_COLLECTION; default rag).")]
+EmbedModel = Annotated[Optional[str], typer.Option(
+    "--embed-model", metavar="DIR", help="Local sentence-transformers model directory (env RAG_EMBED_MODEL).")]
+
+# Output.
+Json = Annotated[bool, typer.Option(
+    "--json", help="Print JSON on stdout and nothing else there; an error is {\"error\": {...}}.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log what the library does to stderr.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+# Retrieval.
+TopK = Annotated[Optional[int], typer.Option(
+    "-k", "--top-k", metavar="N", min=1, help="Chunks to retrieve (env RAG_TOP_K; default 5).")]
+Mode = Annotated[Optional[str], typer.Option(
+    "--mode", metavar="dense|lexical|hybrid", help="How chunks are ranked (env RAG_MODE; default hybrid).")]
+Where = Annotated[List[str], typer.Option(
+    "--where", metavar="FILTER",
+    help="Keep hits whose source=GLOB or type=EXT (repeatable; all must hold), e.g. --where type=pdf.")]
+
+# Answering.
+Strategy = Annotated[Optional[str], typer.Option(
+    "--strategy", metavar="grounded|llm|extractive",
+    help="How to answer: grounded (the LLM's answer, plus the source passages it does not say), "
+    "llm (the LLM's answer alone) or extractive (source sentences, no LLM) (env RAG_STRATEGY; default grounded).")]
+Extractive = Annotated[bool, typer.Option(
+    "--extractive", help="The same as --strategy extractive: the best source sentences, no LLM (instant).")]
+Model = Annotated[Optional[str], typer.Option(
+    "--model", metavar="FILE", help="GGUF model file (env RAG_MODEL; default SmolLM2-135M-Instruct).")]
+ContextTokens = Annotated[Optional[int], typer.Option(
+    "--context-tokens", metavar="N", min=1,
+    help="Prompt + answer token budget, capped at the model's context (env RAG_CONTEXT_TOKENS; default 768).")]
+MaxTokens = Annotated[Optional[int], typer.Option(
+    "--max-tokens", metavar="N", min=1, help="Longest answer in tokens (env RAG_MAX_TOKENS; default 192).")]
+Temperature = Annotated[Optional[float], typer.Option(
+    "--temperature", metavar="T", min=0, help="Sampling temperature; 0 is greedy (env RAG_TEMPERATURE; default 0).")]
+MinScore = Annotated[Optional[float], typer.Option(
+    "--min-score", metavar="0..1", min=0, max=1,
+    help="Answer only if the best chunk's similarity reaches this (env RAG_MIN_SCORE; default 0.25).")]
+MinCoverage = Annotated[Optional[float], typer.Option(
+    "--min-coverage", metavar="0..1", min=0, max=1,
+    help="Answer only if a source passage covers this share of the question's words, rarer words "
+    "weighing more (env RAG_MIN_COVERAGE; default 0.2).")]
+Llm = Annotated[Optional[str], typer.Option(
+    "--llm", metavar="llama.cpp|openai",
+    help="Generation backend: a local GGUF file or an OpenAI-compatible server (env RAG_LLM; default llama.cpp).")]
+BaseUrl = Annotated[Optional[str], typer.Option(
+    "--base-url", metavar="URL",
+    help="The server for --llm openai, e.g. http://127.0.0.1:8080/v1 (env RAG_BASE_URL).")]
+LlmModel = Annotated[Optional[str], typer.Option(
+    "--llm-model", metavar="NAME", help="Model name to ask the server for (env RAG_LLM_MODEL; default the first it lists).")]
+
+# Ingest.
+ChunkTokens = Annotated[Optional[int], typer.Option(
+    "--chunk-tokens", metavar="N", min=1, help="Chunk size in embedder tokens (env RAG_CHUNK_TOKENS; default 160).")]
+ChunkOverlap = Annotated[Optional[int], typer.Option(
+    "--chunk-overlap", metavar="N", min=0, help="Overlap between chunks in tokens (env RAG_CHUNK_OVERLAP; default 32).")]
+Workers = Annotated[Optional[int], typer.Option(
+    "--workers", metavar="N", min=0,
+    help="Processes that load and chunk files while the embedder runs (env RAG_WORKERS; default 0).")]
+
+# Flag name -> setting name, where they differ.
+_SETTING_OF_FLAG = {
+    "k": "top_k", "model": "llm_model", "llm": "llm_backend", "llm_model": "llm_model_name",
+    "max_tokens": "max_answer_tokens",
+}
+
+
+def settings_from(extractive: bool = False, **flags: Any) -> "Settings":
+    """Settings from the command line over rag.toml and RAG_* variables; a flag left out
+    (None) falls through to them. `--extractive` is `--strategy extractive` and wins over it."""
+    from .config import Settings
+
+    overrides = {_SETTING_OF_FLAG.get(name, name): value for name, value in flags.items()}
+    if extractive:
+        overrides["strategy"] = "extractive"
+    return Settings.load(overrides)
+
+
+@dataclass(frozen=True)
+class AnswerFlags:
+    """The flags of `ask` and `chat`: retrieval, the generator and the answer policy."""
+
+    k: TopK = None
+    model: Model = None
+    llm: Llm = None
+    base_url: BaseUrl = None
+    llm_model: LlmModel = None
+    context_tokens: ContextTokens = None
+    max_tokens: MaxTokens = None
+    temperature: Temperature = None
+    min_score: MinScore = None
+    min_coverage: MinCoverage = None
+    strategy: Strategy = None
+    extractive: Extractive = False
+    mode: Mode = None
+    where: Where = field(default_factory=list)
+    index_dir: IndexDir = None
+    store: Store = None
+    milvus_uri: MilvusUri = None
+    milvus_collection: MilvusCollection = None
+    embed_model: EmbedModel = None
+
+    def settings(self) -> "Settings":
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "where"}
+        return settings_from(**values)
+
+
+def answer_flags(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give `command` the flags of AnswerFlags in place of its `flags: AnswerFlags` parameter.
+
+    Typer reads a command's flags from its signature, so the wrapper shows Typer the
+    command's signature with that one parameter replaced by one per AnswerFlags field,
+    and gathers those back into an AnswerFlags value when the command runs.
+    """
+    keyword = inspect.Parameter.KEYWORD_ONLY  # Typer passes every parameter by name
+    group_hints = get_type_hints(AnswerFlags, include_extras=True)
+    group = [
+        inspect.Parameter(f.name, keyword, annotation=group_hints[f.name],
+                          default=[] if f.default is dataclasses.MISSING else f.default)
+        for f in dataclasses.fields(AnswerFlags)
+    ]
+    hints = get_type_hints(command, include_extras=True)
+    params: list[inspect.Parameter] = []
+    for p in inspect.signature(command).parameters.values():
+        params += group if p.name == "flags" else [p.replace(kind=keyword, annotation=hints.get(p.name, p.annotation))]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        flags = AnswerFlags(**{p.name: kwargs.pop(p.name) for p in group if p.name in kwargs})
+        return command(flags=flags, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+class Command(TyperCommand):
+    """Help that reads as if written by hand: arguments and options by their metavar
+    (QUESTION, --top-k N), no Python types (<str>, <list[Path]>) and no <bool> after flags."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.metavar or param.name.upper()
+                name += "..." if param.nargs != 1 else ""
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        args, opts = [], []
+        for param in self.get_params(ctx):
+            if param.hidden if hasattr(param, "hidden") else False:
+                continue
+            if param.param_type_name == "argument":
+                args.append((param.metavar or param.name.upper(), param.help or ""))
+            elif param.param_type_name == "option":
+                names = ", ".join(sorted(param.opts + param.secondary_opts, key=lambda o: o.startswith("--")))
+                value = "" if param.is_flag or param.count else f" {param.metavar or 'VALUE'}"
+                opts.append((names + value, param.help or ""))
+        for title, rows in (("Arguments", args), ("Options", opts)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)

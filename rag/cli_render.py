@@ -1,0 +1,240 @@
+"""How the `rag` commands show things: results on stdout, progress and status on stderr.
+
+Two rich consoles: `out` for what a command produces (answers, hits, summaries, JSON),
+so `rag ingest > log` and `rag ask ... | less` capture it, and `err` for progress bars,
+prompts, warnings and errors. Imported only once a command runs, so `rag --help` does
+not pay for rich.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any, Callable
+
+from rich.console import Console
+from rich.markup import escape
+
+if TYPE_CHECKING:
+    from .inventory import Listing
+    from .types import Answer, Hit, IngestReport
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+CHAT_HELP = """/sources  the sources of the last answer
+/clear    forget the conversation (the next question starts afresh)
+/help     this list
+/quit     end the session (also /exit or Ctrl-D)"""
+
+
+def print_json(data: Any) -> None:
+    """One JSON object on one line of stdout (`rag chat --json` prints one per turn)."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def error(exc: BaseException, exit_code: int, as_json: bool) -> None:
+    """One line on stderr; with --json also {"error": {...}} on stdout, for scripts."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    message = "interrupted" if interrupted else str(exc)
+    err.print(message if interrupted else f"[red]error:[/red] {escape(message)}")
+    if as_json:
+        print_json({"error": {"message": message, "type": type(exc).__name__, "exit_code": exit_code}})
+
+
+class Progress:
+    """Rich progress on stderr: files loaded (with ETA) and chunks embedded (with rate).
+    A no-op when disabled; entering it gives the callback to hand the library, or None."""
+
+    LABELS = {"load": "files", "embed": "chunks", "query": "queries", "copy": "chunks"}
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> Callable[[Any], None] | None:
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description:<7}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[detail]}"),
+            console=err, transient=True,
+        )
+        self.bar.start()
+        return self.update
+
+    def update(self, event: Any) -> None:
+        task = self.tasks.get(event.stage)
+        total = event.total or None  # embedding has no known total: the bar pulses
+        if task is None:
+            label = self.LABELS.get(event.stage, event.stage)
+            task = self.tasks[event.stage] = self.bar.add_task(label, total=total, rate="", detail="")
+        self.bar.update(task, completed=event.done, total=total, detail=escape(event.detail[-40:]))
+        speed = self.bar.tasks[task].speed if event.stage == "embed" else None
+        if speed:
+            self.bar.update(task, rate=f"{speed:.0f}/s")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def progress(quiet: bool) -> Progress:
+    """Progress bars unless --quiet or stderr is not a terminal."""
+    return Progress(enabled=not quiet and err.is_terminal)
+
+
+def ingest_summary(report: "IngestReport") -> None:
+    """The summary table (the command's result, on stdout), then one line per repaired,
+    damaged or failed file on stderr."""
+    from rich.table import Table
+
+    table = Table(title=f"index {report.index_dir}", title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    always = ("added", "updated", "removed", "unchanged", "failed", "files in index", "chunks in index", "seconds")
+    for label, value in (
+        ("added", len(report.added)), ("updated", len(report.updated)), ("removed", len(report.removed)),
+        ("unchanged", len(report.unchanged)), ("failed", len(report.failed)),
+        ("repaired text", len(report.repaired)), ("chunks embedded", report.chunks_embedded),
+        ("of them from the cache", report.chunks_from_cache),
+        ("files in index", report.files), ("chunks in index", report.chunks),
+        ("seconds", f"{report.seconds:.1f}"),
+    ):
+        if value or label in always:
+            table.add_row(label, str(value))
+    out.print(table)
+    for path in report.repaired:
+        err.print(f"[yellow]repaired:[/yellow] {escape(path)}: mis-decoded text (mojibake) fixed")
+    for w in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(w.path)}: {escape(w.reason)}")
+    for f in report.failed:
+        err.print(f"[red]failed:[/red] {escape(f.path)}: {escape(f.reason)}")
+
+
+def listing(listing: "Listing") -> None:
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    for col, justify in (("file", "left"), ("chunks", "right"), ("pages", "right"), ("ingested", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for path, rec in sorted(listing.files.items()):
+        table.add_row(escape(path), str(rec.chunks), str(rec.pages), rec.ingested_at)
+    out.print(table)
+    out.print(
+        f"{len(listing.files)} files, {listing.chunks} chunks"
+        + (f", {listing.bytes_on_disk / 1e6:.1f} MB on disk" if listing.bytes_on_disk else "")
+        + f" in {listing.store} ({escape(listing.index_dir)}); "
+        f"embedder {listing.embedder} ({listing.dim} dims); last ingest {listing.last_ingest}"
+    )
+
+
+def where(hit: "Hit") -> str:
+    """A hit's source, with its page when it has one."""
+    return hit.source if hit.page is None else f"{hit.source} p.{hit.page}"
+
+
+def snippet(text: str, width: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def hits(found: "list[Hit]") -> None:
+    if not found:
+        err.print("no results: the index is empty")
+    for h in found:
+        out.print(f"[bold]{h.rank}.[/bold] {h.similarity or 0:.3f}  [cyan]{escape(where(h))}[/cyan]"
+                  + (f"  [dim]{escape(h.heading)}[/dim]" if h.heading else ""))
+        out.print(f"   {escape(snippet(h.text))}")
+
+
+def token(piece: str) -> None:
+    """One streamed piece of an answer."""
+    out.print(escape(piece), end="")
+
+
+def verdict(answer: "Answer") -> None:
+    """After the streamed answer: which sentences the sources support, the quotes that
+    replaced an unsupported answer, or why the documents cannot answer."""
+    if answer.strategy == "fallback":
+        out.print("\n[yellow]The sources do not support that answer; what they say:[/yellow]")
+        out.print(escape(answer.text))
+    elif answer.strategy in ("llm", "llm+quote") and answer.sentences:
+        out.print()
+        for s in answer.sentences:
+            mark = "[green]supported[/green]" if s.supported else "[red]NOT SUPPORTED[/red]"
+            cites = ", ".join(f"[{n}]" for n in s.citations) or "no source"
+            out.print(f"  {mark} by {escape(cites)}: {escape(snippet(s.text, 100))}")
+    elif answer.strategy == "abstain" and answer.missing:
+        err.print(f"[dim]no source mentions: {escape(', '.join(answer.missing))}[/dim]")
+
+
+def sources(answer: "Answer", to: Console = out) -> None:
+    """The numbered sources with how each was used and the passage quoted from it (or the
+    closest chunks when none was close enough); `to` is err in `rag chat --json`."""
+    cited = {c.id: ("matched" if c.attributed else "cited") for c in answer.citations}
+    if not answer.sources:
+        if answer.hits:
+            to.print("\n[bold]Closest chunks[/bold] (too far from the question to answer from)")
+            for h in answer.hits:
+                to.print(f"  [cyan]{escape(where(h))}[/cyan] ({h.similarity or 0:.2f})  {escape(snippet(h.text, 110))}")
+        else:
+            err.print("no sources: the index is empty")
+        return
+    to.print("\n[bold]Sources[/bold]")
+    quotes = {c.id: c.quote for c in answer.citations if c.quote is not None}
+    for n, hit in enumerate(answer.sources, start=1):
+        mark = f"[green]{cited[n]}[/green]" if n in cited else "[dim]not cited[/dim]"
+        to.print(f"  [{n}] [cyan]{escape(where(hit))}[/cyan] ({hit.similarity or 0:.2f}, {mark})  "
+                 f"{escape(snippet(hit.text, 110))}")
+        quote = quotes.get(n)
+        if quote is not None:
+            to.print(f"      [italic]\u201c{escape(snippet(quote.text, 240))}\u201d[/italic] "
+                     f"[dim](characters {quote.start}-{quote.end} of the page text)[/dim]")
+    for c in answer.citations:
+        if not c.valid:
+            to.print(f"  [{c.id}] [red]cited, but there is no source {c.id}[/red]")
+    if not answer.citations and answer.answerable:
+        err.print("[yellow]note:[/yellow] the answer cites no source")
+
+
+def chat_cites(answer: "Answer") -> None:
+    """The short list of cited sources after a chat answer (/sources shows them in full)."""
+    cited = [f"[{c.id}] {where(c.hit)}" for c in answer.citations if c.hit is not None]
+    if cited:
+        err.print(f"[dim]{escape('cites ' + ', '.join(cited))}; /sources for more[/dim]")
+
+
+def line_editing() -> None:
+    """Arrow keys and history at an interactive prompt (input() uses readline once imported)."""
+    if sys.stdin.isatty():
+        try:
+            import readline  # noqa: F401
+        except ImportError:  # not on Windows
+            pass
+
+
+def read_line() -> str | None:
+    """The next line typed at the `> ` prompt (shown on stderr), stripped; None at end of input."""
+    try:
+        return err.input("> ").strip()
+    except EOFError:
+        if sys.stdin.isatty():
+            err.print()
+        return None
+
+
+def eval_retrieval(folder: Any, result: Any) -> None:
+    out.print(f"{folder} split {result.split}, {result.queries} queries, mode {result.mode}")
+    for key, value in result.metrics.items():
+        out.print(f"  {key:<11} {value:.4f}")
+    out.print(f"  latency    p50 {result.latency_ms['p50']:.1f} ms, p95 {result.latency_ms['p95']:.1f} ms per query")
+
+
+def eval_qa(report: dict[str, Any]) -> None:
+    for key, value in report.items():
+        out.print(f"  {key:<21} {value}")
