@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 
 from fakes import HashEmbedder  # noqa: E402
 from rag.stores import faiss as store_mod  # noqa: E402
+from rag.stores import faiss_files  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.ingestion import ingest  # noqa: E402
 
@@ -89,7 +90,7 @@ def install_points(points: Points) -> None:
     """Wrap the store's write path so that each step reports (and maybe pauses at) its point."""
     writer = store_mod.FaissWriter
     orig_init, orig_commit, orig_sweep = writer.__init__, writer.commit, writer._sweep
-    orig_write_atomic, orig_replace, orig_unlink = store_mod._write_atomic, os.replace, os.unlink
+    orig_write_atomic, orig_replace, orig_unlink = faiss_files._write_atomic, os.replace, os.unlink
     state = {"sweeping": False, "unlinked": False}
 
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -132,7 +133,7 @@ def install_points(points: Points) -> None:
     writer.__init__ = init  # type: ignore[method-assign]
     writer.commit = commit  # type: ignore[method-assign]
     writer._sweep = sweep  # type: ignore[method-assign]
-    store_mod._write_atomic = write_atomic  # type: ignore[assignment]
+    faiss_files._write_atomic = write_atomic  # type: ignore[assignment]
     os.replace = replace  # type: ignore[assignment]
     os.unlink = unlink  # type: ignore[assignment]
 

@@ -13,92 +13,34 @@ A write never touches the live generation: `FaissWriter` builds the next one bes
 and `commit()` flips CURRENT with os.replace, so readers (and a process killed
 mid-write) always see one whole, consistent generation. The compromise is that each
 commit copies the metadata database; fine for the sizes a flat index serves.
+
+This module reads (FaissStore) and is the backend; faiss_write.py writes (FaissWriter),
+faiss_files.py owns the files, the lock and the sweep that both use.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import json
+import logging
 import math
-import os
-import shutil
 import sqlite3
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-import logging
-
 import numpy as np
 
-from . import vector_index
-from ..errors import ConfigError, IndexCorruptError, IndexLockedError, IndexNotFoundError
-from ..types import Chunk, Hit, Page
+from ..errors import IndexCorruptError
+from ..manifest import FileRecord, Manifest
 from ..text import fts_query
-from ..manifest import Draft, FileRecord, Manifest
-from .vector_index import load_faiss as _faiss
-
-CURRENT = "CURRENT"
-MANIFEST = "manifest.json"
-VECTORS = "vectors.faiss"
-CHUNKS_DB = "chunks.sqlite"
-LOCK = ".lock"
+from ..types import Chunk, Hit, Page
+from . import vector_index
+from .faiss_files import (  # noqa: F401  (CURRENT, LOCK, ... are this store's names for callers)
+    CHUNKS_DB, CURRENT, LOCK, MANIFEST, VECTORS, _read_vectors, bytes_on_disk, exists,
+    live_generation, read_manifest, sweep, write_lock,
+)
+from .faiss_write import FaissWriter
 
 log = logging.getLogger(__name__)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY, source TEXT NOT NULL, page INTEGER, heading TEXT NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, tokens INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
-CREATE TABLE IF NOT EXISTS pages (
-    source TEXT NOT NULL, page INTEGER, "offset" INTEGER NOT NULL, text TEXT NOT NULL, generation INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS pages_source ON pages(source);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(heading, text, tokenize='porter unicode61');
-"""
-
-
-def exists(index_dir: Path) -> bool:
-    return (index_dir / CURRENT).is_file()
-
-
-def _not_a_folder(index_dir: Path) -> ConfigError:
-    """The error for an index directory that is a file, or lies under one."""
-    file = next((p for p in (index_dir, *index_dir.parents) if p.is_file()), index_dir)
-    return ConfigError(
-        f"the index directory {index_dir} cannot be used: {file} is a file, not a folder; "
-        "pass --index-dir a folder (rag ingest creates it)"
-    )
-
-
-def live_generation(index_dir: Path) -> Path:
-    try:
-        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise IndexNotFoundError(
-            f"no index at {index_dir}: build one with `rag ingest <folder>` (or pass --index-dir)"
-        ) from None
-    except NotADirectoryError:
-        raise _not_a_folder(index_dir) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IndexCorruptError(f"cannot read {index_dir / CURRENT}: {exc}") from None
-    if not name.startswith("gen-") or "/" in name:
-        raise IndexCorruptError(f"{index_dir / CURRENT} is damaged (names {name[:40]!r}); rebuild with --rebuild")
-    return index_dir / name
-
-
-def read_manifest(gen_dir: Path) -> Manifest:
-    path = gen_dir / MANIFEST
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IndexCorruptError(f"{path} is missing; rebuild the index with --rebuild") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IndexCorruptError(f"{path} is damaged ({exc}); rebuild the index with --rebuild") from None
-    return Manifest.from_json(data, str(path))
 
 
 class FaissStore:
@@ -265,219 +207,6 @@ def _prepare(vectors: Any, manifest: Manifest, gen_dir: Path) -> None:
         raise IndexCorruptError(
             f"{gen_dir / MANIFEST} does not describe {gen_dir / VECTORS} ({exc!r}); rebuild the index with --rebuild"
         ) from None
-
-
-def _read_vectors(path: Path) -> Any:
-    faiss = _faiss()
-    if not path.is_file():
-        raise IndexCorruptError(f"{path} is missing; rebuild the index with --rebuild")
-    try:
-        return faiss.read_index(str(path))
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-        raise IndexCorruptError(f"{path} is damaged ({first[:120]}); rebuild the index with --rebuild") from None
-
-
-class FaissWriter:
-    """Builds the next generation of an index; nothing is visible until `commit()`.
-
-    A manifest without a "vectors" entry (a new index) gets one from `vectors`, the
-    storage policy of the settings: the FAISS part of the manifest is this store's to fill."""
-
-    def __init__(self, index_dir: Path, manifest: Manifest, fresh: bool = False,
-                 vectors: dict[str, Any] | None = None) -> None:
-        self.index_dir = Path(index_dir)
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        faiss = _faiss()
-        live = None if fresh or not exists(self.index_dir) else live_generation(self.index_dir)
-        number = int(live.name.split("-")[1]) + 1 if live else _next_free_number(self.index_dir)
-        self.gen_dir = self.index_dir / f"gen-{number:06d}"
-        if self.gen_dir.exists():  # debris of a run that died before its commit
-            shutil.rmtree(self.gen_dir)
-        self.gen_dir.mkdir()
-        self.draft = Draft(manifest)
-        self.draft.backend["generation"] = self.generation = number
-        self.draft.backend.setdefault("vectors", vector_index.describe(vectors))
-        self.manifest: Manifest | None = None  # the committed manifest, once commit() ran
-        if live:
-            _copy_db(live / CHUNKS_DB, self.gen_dir / CHUNKS_DB)
-            self._vectors = _read_vectors(live / VECTORS)
-        else:
-            storage = vector_index.describe(self.draft.backend["vectors"])["storage"]
-            self._vectors = vector_index.new_flat(manifest.embedder.dim, storage)
-        self._db = sqlite3.connect(self.gen_dir / CHUNKS_DB)
-        self._db.executescript(_SCHEMA)
-        self.start_id = self.draft.next_id
-
-    def remove_source(self, source: str) -> int:
-        """Drop every chunk and page of a file; returns how many chunks went."""
-        return self._delete(source, "")
-
-    def _delete(self, source: str, which: str) -> int:
-        """Delete a file's chunks and pages: all (""), from before this writer ("old")
-        or added by it ("new"). Chunk ids only grow, so `start_id` splits old from new."""
-        id_cond = {"": "", "old": " AND id < ?", "new": " AND id >= ?"}[which]
-        gen_cond = {"": "", "old": " AND generation < ?", "new": " AND generation >= ?"}[which]
-        id_args: tuple[Any, ...] = (source, self.start_id) if which else (source,)
-        gen_args: tuple[Any, ...] = (source, self.generation) if which else (source,)
-        ids = [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE source = ?" + id_cond, id_args)]
-        if ids:
-            self._vectors.remove_ids(np.asarray(ids, dtype=np.int64))
-            self._db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
-        self._db.execute("DELETE FROM chunks WHERE source = ?" + id_cond, id_args)
-        self._db.execute("DELETE FROM pages WHERE source = ?" + gen_cond, gen_args)
-        if which != "new":
-            self.draft.files.pop(source, None)
-        return len(ids)
-
-    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, ids: Sequence[int] | None = None) -> None:
-        """Store chunks (of any files) with their vectors; they count once finish_file runs.
-        `ids` keeps the ids chunks had in another index (rag migrate); by default they get new ones."""
-        if len(chunks) != len(vectors):
-            raise ValueError("one vector per chunk")
-        if not chunks:
-            return
-        ids = self.draft.new_ids(len(chunks), ids)
-        self._vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-        self._db.executemany(
-            'INSERT INTO chunks (id, source, page, heading, start, "end", text, tokens) VALUES (?,?,?,?,?,?,?,?)',
-            [(int(i), c.source, c.page, c.heading, c.start, c.end, c.text, c.tokens) for i, c in zip(ids, chunks)],
-        )
-        self._db.executemany(
-            "INSERT INTO chunks_fts (rowid, heading, text) VALUES (?,?,?)",
-            [(int(i), c.heading, c.text) for i, c in zip(ids, chunks)],
-        )
-
-    def add_pages(self, pages: Sequence[Page]) -> None:
-        self._db.executemany(
-            'INSERT INTO pages (source, page, "offset", text, generation) VALUES (?,?,?,?,?)',
-            [(p.source, p.page, p.offset, p.text, self.generation) for p in pages],
-        )
-
-    def finish_file(self, source: str, record: FileRecord) -> None:
-        """The new version of a file is complete: drop its old version, record it."""
-        self._delete(source, "old")
-        self.draft.files[source] = record
-
-    def discard_file(self, source: str) -> None:
-        """A file failed part-way: drop what this writer added for it, keep its old version."""
-        self._delete(source, "new")
-
-    def add_file(self, record: FileRecord, source: str, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Store one whole file's pages, chunks and vectors, replacing any earlier version."""
-        self.add_chunks(chunks, vectors)
-        self.add_pages(pages)
-        self.finish_file(source, record)
-
-    def commit(self) -> Manifest:
-        """Write the generation to disk and make it the live one, atomically; returns
-        the manifest now live."""
-        self._db.commit()
-        (count,) = self._db.execute("SELECT count(*) FROM chunks").fetchone()
-        self._db.close()
-        # The index type follows the size (flat, or IVF past ann_from): rag/stores/vector_index.py.
-        self._vectors, self.draft.backend["vectors"] = vector_index.fit(self._vectors, self.draft.backend["vectors"])
-        manifest = self.draft.build(int(count))
-        faiss = _faiss()
-        faiss.write_index(self._vectors, str(self.gen_dir / VECTORS))
-        _write_atomic(self.gen_dir / MANIFEST, json.dumps(manifest.to_json(), indent=2, sort_keys=True))
-        for name in (VECTORS, CHUNKS_DB):
-            _fsync(self.gen_dir / name)
-        _fsync(self.gen_dir)
-        _write_atomic(self.index_dir / CURRENT, self.gen_dir.name + "\n")
-        self._committed = True
-        self.manifest = manifest
-        _fsync(self.index_dir)
-        self._sweep()
-        return manifest
-
-    def abort(self) -> None:
-        if getattr(self, "_committed", False):
-            return  # the flip went through: this generation is the live one now
-        try:
-            self._db.close()
-        finally:
-            shutil.rmtree(self.gen_dir, ignore_errors=True)
-
-    def _sweep(self) -> None:
-        sweep(self.index_dir)
-
-
-def sweep(index_dir: Path) -> None:
-    """Delete every generation but the live one, and temporary files: what a writer
-    killed before or after its flip leaves behind. Call it holding the write lock;
-    open readers keep their files (and a reader that lost the race retries)."""
-    index_dir = Path(index_dir)
-    try:
-        live = live_generation(index_dir) if exists(index_dir) else None
-    except IndexCorruptError:
-        return  # with CURRENT unreadable nothing is known to be debris
-    for child in index_dir.glob("gen-*"):
-        if child != live and child.is_dir():
-            shutil.rmtree(child, ignore_errors=True)
-    for tmp in index_dir.glob("*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def write_lock(index_dir: Path) -> Iterator[None]:
-    """Hold the index's writer lock, or fail at once if another process holds it.
-
-    The OS drops the lock when the holder dies, so a killed ingest never leaves it stale.
-    """
-    index_dir = Path(index_dir)
-    try:
-        index_dir.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise _not_a_folder(index_dir) from None
-    with open(index_dir / LOCK, "a+") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise IndexLockedError(
-                    f"another process is writing the index at {index_dir}; wait for it to finish "
-                    "(search and ask keep working meanwhile)"
-                ) from None
-            raise
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def _next_free_number(index_dir: Path) -> int:
-    numbers = [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()]
-    return max(numbers, default=0) + 1
-
-
-def _copy_db(src: Path, dst: Path) -> None:
-    try:
-        with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as s, sqlite3.connect(dst) as d:
-            s.backup(d)
-    except sqlite3.DatabaseError as exc:
-        raise IndexCorruptError(f"{src} is damaged ({exc}); rebuild the index with --rebuild") from None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def bytes_on_disk(index_dir: Path) -> int:
-    return sum(p.stat().st_size for p in Path(index_dir).rglob("*") if p.is_file())
 
 
 class FaissBackend:
