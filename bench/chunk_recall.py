@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import load_corpus, machine, questions  # noqa: E402
 from rag.chunking import chunk_pages  # noqa: E402
-from rag.embed import SentenceTransformerEmbedder  # noqa: E402
+from rag.embedders.torch import SentenceTransformerEmbedder  # noqa: E402
 from rag.types import Chunk  # noqa: E402
 
 KS = (1, 3, 5, 10)

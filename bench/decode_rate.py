@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine, questions  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.llm import LlamaCppGenerator  # noqa: E402
+from rag.generators.llama_cpp import LlamaCppGenerator  # noqa: E402
 from rag.prompt import messages  # noqa: E402
 
 TARGET = 0.90

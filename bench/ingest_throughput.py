@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine  # noqa: E402
 from rag.stores import faiss as store_mod  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.embed import SentenceTransformerEmbedder, make_embedder  # noqa: E402
+from rag.embedders import make_embedder  # noqa: E402
+from rag.embedders.torch import SentenceTransformerEmbedder  # noqa: E402
 from rag.ingestion import ingest  # noqa: E402
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-train" / "corpus.jsonl"
@@ -100,7 +101,7 @@ def main() -> None:
         docs.mkdir()
         size = write_docs(docs, args.docs)
         t = time.perf_counter()
-        embedder = make_embedder()
+        embedder = make_embedder(Settings())
         load = time.perf_counter() - t
         model = SentenceTransformerEmbedder()._model
         embedder.embed(["warm-up"] * 4)

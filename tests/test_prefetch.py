@@ -12,8 +12,7 @@ from conftest import SHARED
 from fakes import HashEmbedder
 
 from rag import Settings, ingest
-from rag.embed import default_embed_path
-from rag.onnx_embed import count_tokens_with, counting_tokenizer
+from rag.embedders import count_tokens_with, counting_tokenizer, default_embed_path
 from rag.stores.faiss import live_generation
 
 PROJECT = Path(__file__).resolve().parents[1]
