@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine  # noqa: E402
 from rag.stores import vector_index as vi  # noqa: E402
-from rag.stores.faiss import _faiss  # noqa: E402
+from rag.stores.vector_index import load_faiss  # noqa: E402
 
 DIM = 384
 POINT_NOISE = 2.0
@@ -63,7 +63,7 @@ def latency_ms(index, queries: np.ndarray) -> float:
 
 
 def disk_mb(index) -> float:
-    faiss = _faiss()
+    faiss = load_faiss()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "v.faiss")
         faiss.write_index(index, path)
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--no-scifact", action="store_true", help="skip the real-vector rows")
     args = parser.parse_args()
-    faiss = _faiss()
+    faiss = load_faiss()
     print(f"{machine()}; faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads; {DIM} dims")
     print("| vectors | index | build | nprobe / cells | recall@10 | query p50 (k=10) | vs exact | disk (MB per 1M vectors) |")
     print("|---|---|---|---|---|---|---|---|")
