@@ -17,8 +17,7 @@ from .text import content_words, words
 
 if TYPE_CHECKING:
     from .index import Index
-    from .retrieve import Where
-    from .types import Answer
+    from .types import Answer, Where
 
 _POINTERS = frozenset(
     "it its it's itself they them their theirs they're these those he she him his her this that that's".split()

@@ -12,8 +12,6 @@ import re
 from typing import Sequence
 
 from .prompt import NOT_FOUND
-# Temporary re-export while issue 14 moves callers; removed at the end of the issue.
-from .text import support, word_forms  # noqa: F401
 from .types import Citation, Hit, Quote, Sentence
 
 _CITE = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
