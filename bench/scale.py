@@ -104,11 +104,10 @@ def scifact() -> tuple[np.ndarray, np.ndarray]:
     import json
 
     from rag import Settings, ingest
-    from rag.config import cache_dir
     from rag.evaluate import materialize
     from rag.index import Index
 
-    base = cache_dir() / "bench-scifact"
+    base = Settings.load().cache_dir / "bench-scifact"
     materialize(SCIFACT, base / "docs")
     settings = Settings.load({"index_dir": base / "index"})
     ingest([base / "docs"], settings=settings)

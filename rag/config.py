@@ -272,8 +272,3 @@ def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
         return Path(env["RAG_CACHE_DIR"]).expanduser()
     base = env.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rag"
-
-
-# Temporary re-export while issue 14 moves callers; removed at the end of the issue.
-# New code reads settings.cache_dir.
-cache_dir = default_cache_dir
