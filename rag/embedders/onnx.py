@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,7 +28,7 @@ from .base import count_tokens_with, counting_tokenizer, model_fingerprint, reso
 
 log = logging.getLogger(__name__)
 
-EXPORT_VERSION = "1"  # bump when the exported graph changes; old exports are then redone
+EXPORT_VERSION = "2"  # bump when the exported graph changes; old exports are then redone (2: weights in a side file)
 MATCH = 0.9999  # least cosine between an export's vectors and torch's
 _PROBES = ["A context window is the text a model can see at once.", "FAISS stores vectors.", "x"]
 
@@ -116,7 +117,7 @@ def export(path: Path, target: Path) -> Path:
         worst = float(np.min(np.sum(got * want, axis=1) / np.maximum(unit, 1e-12)))
         if worst < MATCH:
             raise RagError(f"the ONNX export of {path} does not match torch (cosine {worst:.6f}); not kept")
-        os.replace(tmp, target)
+        _keep(tmp, target)
     except Exception as exc:
         if isinstance(exc, RagError):
             raise
@@ -125,6 +126,29 @@ def export(path: Path, target: Path) -> Path:
         tmp.unlink(missing_ok=True)
     log.info("exported %s to %s", path, target)
     return target
+
+
+def _keep(checked: Path, target: Path) -> None:
+    """Put a checked export in place as `target` plus its weights in `target`.data.
+
+    Weights in a side file are mapped by onnxruntime instead of copied out of the graph:
+    creating the session (every `rag search` does) took 0.19 s instead of 0.36 s for
+    all-MiniLM-L6-v2, with identical vectors (bench/startup.py).
+    """
+    import onnx
+
+    staging = target.parent / f".staging.{os.getpid()}"
+    staging.mkdir(exist_ok=True)
+    weights = target.name + ".data"
+    try:
+        onnx.save_model(onnx.load(str(checked)), str(staging / target.name), save_as_external_data=True,
+                        all_tensors_to_one_file=True, location=weights, size_threshold=1024)
+        shutil.copymode(staging / target.name, staging / weights)  # onnx writes it 0600; readable like the graph
+        # Weights first: a process that finds the graph finds its weights too.
+        os.replace(staging / weights, target.with_name(weights))
+        os.replace(staging / target.name, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 class OnnxEmbedder:
