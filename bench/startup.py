@@ -9,7 +9,9 @@
   and counting the prompt) before prefill starts.
 
 Each figure is the median of `--runs` runs after one warm-up run (warm disk cache).
-Targets: help < 0.3 s, search < 1.0 s, ask's own part < 0.3 s.
+Targets: help < 0.3 s, search < 1.0 s, ask's own part < 0.3 s. Start-up depends on the
+versions installed (typer 0.29 added pydantic validation to every command, typer 0.26
+its rich help), so the versions measured are printed with the figures.
 
     python bench/startup.py [--runs 5] [--index-dir DIR]
 """
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,19 +38,34 @@ QUERY = "How much memory does the KV cache need per token?"
 ASK_PROBE = """
 import time, sys
 t0 = time.perf_counter()
-import rag.llm
-original = rag.llm.LlamaCppGenerator.stream
+from rag.generators.llama_cpp import LlamaCppGenerator
+original = LlamaCppGenerator.stream
 def stream(self, prompt, *a, **k):
     self._load(a[2] if len(a) > 2 else k["n_ctx"])
     print(f"PROMPT_AT {time.perf_counter() - t0:.4f}", file=sys.stderr, flush=True)
     yield from original(self, prompt, *a, **k)
-rag.llm.LlamaCppGenerator.stream = stream
+LlamaCppGenerator.stream = stream
 from rag.cli import app
 try:
     app(sys.argv[1:])
 except SystemExit:
     pass
 """
+
+
+# The packages a `rag` process imports on its way to an answer, in the order it needs them.
+DEPENDENCIES = ("typer", "click", "rich", "numpy", "faiss-cpu", "onnxruntime", "tokenizers", "llama-cpp-python")
+
+
+def versions() -> str:
+    """The installed versions of DEPENDENCIES ("-" for one that is not installed)."""
+    found = []
+    for name in DEPENDENCIES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} -")
+    return ", ".join(found)
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
@@ -91,6 +109,7 @@ def main() -> None:
         prompt_at = statistics.median(marks) + bare  # the probe's clock starts after the interpreter
     own = prompt_at - fast
     print(f"{machine()}; median of {args.runs} runs, warm disk cache")
+    print(f"versions: {versions()}")
     print("| step | figure | reference, same run | ratio | target |")
     print("|---|---|---|---|---|")
     print(f"| `rag --help` | {help_:.2f} s | `python -c pass` {bare:.2f} s | {help_ / bare:.1f}x | < 0.3 s: "

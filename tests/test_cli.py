@@ -4,6 +4,7 @@ mode. Success paths with the real models are in test_e2e.py."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -40,6 +41,19 @@ def test_help_imports_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stderr.strip() == "[]", "rich's help rendering costs ~90 ms of every `rag --help`"
+
+
+def test_commands_set_the_process_defaults_and_help_does_not(tmp_path: Path):
+    code = (
+        "import os, sys\nfrom rag.cli import app\n"
+        "def run(*args):\n    try:\n        app(list(args))\n    except SystemExit:\n        pass\n"
+        "run('--help')\nprint('rag.runtime' in sys.modules, os.environ.get('HF_HUB_OFFLINE'), file=sys.stderr)\n"
+        f"run('list', '--index-dir', {str(tmp_path / 'nowhere')!r})\n"
+        "print(os.environ.get('HF_HUB_OFFLINE'), os.environ.get('TOKENIZERS_PARALLELISM'), file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TOKENIZERS_PARALLELISM")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stderr.splitlines()[0] == "False None" and out.stderr.splitlines()[-1] == "1 false"
 
 
 @pytest.mark.parametrize("command", COMMANDS)
