@@ -34,7 +34,7 @@ class Pairs:
     """Encodes (question, passage) the way the reader was trained: [CLS] q [SEP] p [SEP],
     the question cut at question_tokens, a long passage cut into half-overlapping windows."""
 
-    def __init__(self, tokenizer_path: Path, max_length: int, question_tokens: int = 64):
+    def __init__(self, tokenizer_path: Path, max_length: int, question_tokens: int = 40):
         from tokenizers import Tokenizer
 
         self.tok = Tokenizer.from_file(str(tokenizer_path))
@@ -72,10 +72,10 @@ def session(onnx_path: Path, threads: int = 0):
 
 
 def score_rows(onnx_path: Path, tokenizer_path: Path, rows: list[dict], max_length: int,
-               batch_size: int = 32, threads: int = 0) -> list[float]:
+               batch_size: int = 32, threads: int = 0, question_tokens: int = 40) -> list[float]:
     """The answerability logit of each (question, context) row: its best window's."""
     sess = session(onnx_path, threads)
-    enc = Pairs(tokenizer_path, max_length)
+    enc = Pairs(tokenizer_path, max_length, question_tokens)
     items = [(k, w) for k, r in enumerate(rows) for w in enc.windows(r["question"], r["context"])]
     items.sort(key=lambda t: len(t[1][0]))  # similar lengths together: less padding
     scores = [-math.inf] * len(rows)
@@ -116,10 +116,10 @@ def unanswerable_pr(scores: list[float], labels: list[int], threshold: float) ->
 
 
 def latency(onnx_path: Path, tokenizer_path: Path, rows: list[dict], max_length: int, threads: int,
-            pairs: int = 100) -> tuple[float, float, float]:
+            question_tokens: int = 40, pairs: int = 100) -> tuple[float, float, float]:
     """Median ms per pair alone (tokenising included), and per batch of 5 pairs."""
     sess = session(onnx_path, threads)
-    enc = Pairs(tokenizer_path, max_length)
+    enc = Pairs(tokenizer_path, max_length, question_tokens)
     sample = rows[:: max(1, len(rows) // pairs)][:pairs]
     sess.run(["answerable"], arrays(enc.windows(sample[0]["question"], sample[0]["context"])))
     one = []
@@ -155,7 +155,8 @@ def main() -> None:
           f"({onnx_path.stat().st_size / 1e6:.1f} MB); {len(held)} held-out articles, {len(rows)} questions "
           f"({labels.count(0)} unanswerable); {machine()}")
     t = time.perf_counter()
-    scores = score_rows(onnx_path, args.model / "tokenizer.json", rows, meta["max_length"], threads=args.threads)
+    scores = score_rows(onnx_path, args.model / "tokenizer.json", rows, meta["max_length"], threads=args.threads,
+                        question_tokens=meta["question_tokens"])
     elapsed = time.perf_counter() - t
     threshold = meta["threshold"]
     _, _, acc = unanswerable_pr(scores, labels, threshold)
@@ -168,7 +169,8 @@ def main() -> None:
         p, r, a = unanswerable_pr(scores, labels, th)
         mark = " (shipped)" if th == threshold else ""
         print(f"| {th:g}{mark} | {p:.3f} | {r:.3f} | {a:.3f} |")
-    one_med, one_mean, five = latency(onnx_path, args.model / "tokenizer.json", rows, meta["max_length"], args.threads)
+    one_med, one_mean, five = latency(onnx_path, args.model / "tokenizer.json", rows, meta["max_length"], args.threads,
+                                       meta["question_tokens"])
     print(f"latency ({args.threads} threads): {one_med:.1f} ms per pair (median; mean {one_mean:.1f}), "
           f"{five:.1f} ms per batch of 5 pairs (median)")
 

@@ -47,8 +47,11 @@ OUT = ROOT / "rag" / "models" / "reader"
 
 SEED = 15
 HELDOUT_SHARE = 0.25
-MAX_LENGTH = 192
-QUESTION_TOKENS = 64
+# Short windows: on two shared cores a training pair costs in proportion to its tokens,
+# and the evidence for a SQuAD answer sits in a sentence or two around it. A longer
+# passage is read as half-overlapping windows and scored by its best one.
+MAX_LENGTH = 96
+QUESTION_TOKENS = 40
 MAX_ANSWER_TOKENS = 30
 
 
@@ -380,7 +383,7 @@ def train(args) -> None:
     logfile = work / "log.jsonl"
 
     base = base_model_path()
-    enc = Encoder(base / "tokenizer.json")
+    enc = Encoder(base / "tokenizer.json", args.max_length)
     dev = read_jsonl(DEV)
     train_titles, held_titles = split_articles(dev, args.seed)
     rows = [r for r in dev if r["title"] in train_titles]
@@ -473,7 +476,7 @@ def export(args) -> None:
 
     torch.set_num_threads(args.threads)
     base = base_model_path()
-    enc = Encoder(base / "tokenizer.json")
+    enc = Encoder(base / "tokenizer.json", args.max_length)
     Reader = build_model(base)
     model = Reader(enc.sep)
     model.load_state_dict(torch.load(Path(args.work) / "last.pt"))
@@ -514,7 +517,8 @@ def export(args) -> None:
     labels = [0 if r["is_impossible"] else 1 for r in held]
     results = {}
     for name, path in (("fp32", fp32), ("int8", int8)):
-        scores = score_rows(path, base / "tokenizer.json", held, MAX_LENGTH, threads=args.threads)
+        scores = score_rows(path, base / "tokenizer.json", held, args.max_length, threads=args.threads,
+                            question_tokens=QUESTION_TOKENS)
         results[name] = {**figures(scores, labels), "mb": round(path.stat().st_size / 1e6, 1)}
         results[name]["two_fold"] = two_fold(held, scores, labels)
         print(name, json.dumps(results[name]), flush=True)
@@ -531,7 +535,7 @@ def export(args) -> None:
         "outputs": {"answerable": "logit per pair, above threshold = the passage answers the question",
                     "start_logits": "per token, passage tokens only (others -1e4)",
                     "end_logits": "per token, passage tokens only (others -1e4)"},
-        "max_length": MAX_LENGTH, "question_tokens": QUESTION_TOKENS, "max_answer_tokens": MAX_ANSWER_TOKENS,
+        "max_length": args.max_length, "question_tokens": QUESTION_TOKENS, "max_answer_tokens": MAX_ANSWER_TOKENS,
         "long_passages": "windows of (max_length - question - 3) passage tokens, stride half a window; "
                          "the pair's score is the best window's",
         "threshold": results[keep]["best_threshold"],
@@ -572,9 +576,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=float, default=2.0)
-    parser.add_argument("--steps", type=int, default=900, help="length of the LR schedule in optimizer steps; 0: use --epochs")
+    parser.add_argument("--steps", type=int, default=700, help="length of the LR schedule in optimizer steps; 0: use --epochs")
     parser.add_argument("--stop-at", type=int, default=0, help="stop after this many steps (the schedule unchanged)")
     parser.add_argument("--freeze-layers", type=int, default=2, help="lowest encoder layers kept frozen")
+    parser.add_argument("--max-length", type=int, default=MAX_LENGTH, help="tokens per window, question included")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--head-lr", type=float, default=1e-3)
