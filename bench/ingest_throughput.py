@@ -6,7 +6,7 @@ with the real default embedder (all-MiniLM-L6-v2), built once before any timing 
 passed in with `embedder=`, into a fresh temporary index each time; its wall time covers
 discovery, hashing, loading, chunking (tokenizer counts), embedding and the store.
 
-The pipeline embeds with the default runtime (ONNX Runtime, rag/onnx_embed.py) and no
+The pipeline embeds with the default runtime (ONNX Runtime, rag/embedders/onnx.py) and no
 embedding cache (every chunk is embedded). The reference, in the same run, is the model
 alone: `SentenceTransformer.encode` (torch) on exactly the texts the pipeline embedded
 (Chunk.embed_text() of every chunk in the index's chunks.sqlite), batch_size 32,

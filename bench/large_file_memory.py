@@ -11,7 +11,7 @@ getrusage(RUSAGE_CHILDREN), but for that one child alone).
 
 The reference, in the same run, is a child that only reads the same file fully into
 memory with Path.read_text (a bare interpreter, nothing imported). For scale it also
-prints the floor (a child that only imports rag.pipeline and faiss), a child that only
+prints the floor (a child that only imports rag.ingestion and faiss), a child that only
 fills a flat FAISS index with as many vectors as the ingest made, and the same
 measurements for a 20 MB file, to show how memory grows with the file's size. Note
 what a flat index implies: every vector (384 float32 = 1.5 KiB per chunk) is held in
@@ -124,13 +124,13 @@ def child(args: list[str]) -> None:
     if mode == "floor":
         import faiss  # noqa: F401
 
-        import rag.pipeline  # noqa: F401
+        import rag.ingestion  # noqa: F401
 
         print(json.dumps({}))
     elif mode == "faiss":  # the flat index alone, filled as the pipeline fills it
         import faiss
 
-        import rag.pipeline  # noqa: F401  (same imports as the ingest child)
+        import rag.ingestion  # noqa: F401  (same imports as the ingest child)
 
         n, batch = int(args[1]), int(args[2])
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
@@ -213,7 +213,7 @@ def main() -> None:
     try:
         floor, _, _ = measure("floor")
         print(f"machine: {machine()}")
-        print(f"floor: a child importing rag.pipeline and faiss peaks at {floor / 1024:.0f} MiB RSS")
+        print(f"floor: a child importing rag.ingestion and faiss peaks at {floor / 1024:.0f} MiB RSS")
         for mb in sorted({args.small_mb, args.mb}):
             run(tmp, mb)
     finally:

@@ -37,7 +37,8 @@ from bench.common import machine  # noqa: E402
 from bench.scale import DIM, synthetic  # noqa: E402
 from rag.stores import vector_index  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.retrieve import Retriever, Where  # noqa: E402
+from rag.retrieve import Retriever  # noqa: E402
+from rag.types import Where  # noqa: E402
 from rag.manifest import Chunking, EmbedderInfo, FileRecord, new_manifest, now_iso  # noqa: E402
 from rag.stores import backend_for  # noqa: E402
 from rag.types import Chunk, Page  # noqa: E402

@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
-from .citations import citations_for, is_refusal, support
+from .citations import citations_for, is_refusal
 from .config import Settings
 from .prompt import NOT_FOUND
+from .text import support
 from .types import Answer, Hit, Sentence
 from .verify import SUPPORT_THRESHOLD, Extract, render, verify
 

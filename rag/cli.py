@@ -189,7 +189,7 @@ def search(
     def body() -> None:
         from . import cli_render as show
         from .pipeline import Index
-        from .retrieve import Where as Filter
+        from .types import Where as Filter
 
         settings = settings_from(
             index_dir=index_dir, store=store, milvus_uri=milvus_uri, milvus_collection=milvus_collection,
@@ -221,7 +221,7 @@ def ask(
     def body() -> int:
         from . import cli_render as show
         from .pipeline import Index
-        from .retrieve import Where as Filter
+        from .types import Where as Filter
 
         settings = flags.settings()
         extractive = settings.strategy == "extractive"
@@ -258,7 +258,7 @@ def chat(
         from . import cli_render as show
         from .chat import ChatSession
         from .pipeline import Index
-        from .retrieve import Where as Filter
+        from .types import Where as Filter
 
         settings = flags.settings()
         extractive = settings.strategy == "extractive"

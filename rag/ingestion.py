@@ -20,7 +20,7 @@ from .discover import Input, discover
 from .embedders import Embedder, make_embedder, resolve_embed_model
 from .embedders.cache import CachedEmbedder, cache_file
 from .errors import LoaderError, RagError
-from .loaders import REPAIRED_NOTE, SUPPORTED_SUFFIXES, iter_pages
+from .loaders import REPAIRED_NOTE, SUPPORTED_SUFFIXES, iter_pages, read_error_reason
 from .manifest import CHUNKER, Chunking, EmbedderInfo, FileRecord, Manifest, new_manifest, now_iso
 from .prefetch import Prefetcher
 from .stores import Backend, Transaction, Writer, backend_for, transaction
@@ -31,12 +31,6 @@ ProgressFn = Callable[[Progress], None]
 
 def chunking_of(settings: Settings) -> Chunking:
     return Chunking(CHUNKER, settings.chunk_tokens, settings.chunk_overlap)
-
-
-def unreadable(exc: OSError) -> str:
-    """The one wording of a file that cannot be opened, for every stage that opens it."""
-    reason = (exc.strerror or str(exc)).lower()
-    return f"cannot read: {reason}"
 
 
 def page_chunks(
@@ -143,7 +137,7 @@ def _plan(
         try:
             digest = _sha256(item.path)
         except OSError as exc:
-            plan.failed.append(FileFailure(item.source, unreadable(exc)))
+            plan.failed.append(FileFailure(item.source, read_error_reason(exc)))  # the loaders' wording
             continue
         rec = old_files.get(item.source)
         if rec and rec.sha256 == digest and not rebuild:

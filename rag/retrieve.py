@@ -18,9 +18,8 @@ import numpy as np
 
 from .embedders import Embedder
 from .errors import ConfigError
-from .lexical import fts_query  # noqa: F401  (re-exported: tests and old callers)
 from .stores import Store
-from .types import Hit, Where, file_type  # noqa: F401  (Where, file_type re-exported: old callers)
+from .types import Hit, Where
 
 MODES = ("dense", "lexical", "hybrid")
 FUSIONS = ("convex", "rrf")

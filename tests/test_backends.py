@@ -22,7 +22,7 @@ from rag.errors import ConfigError, IndexLockedError, RagError
 from rag.migrate import migrate
 from rag.index import Index
 from rag.ingestion import ingest
-from rag.retrieve import Where
+from rag.types import Where
 from rag.stores import FileRecord, backend_for
 from rag.stores.milvus_db import query_terms, quote, terms, where_filter
 from rag.types import Chunk

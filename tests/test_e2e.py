@@ -172,7 +172,7 @@ def test_ask_extractive_quotes_the_source_without_the_llm(index_dir: str):
 
 
 def test_citations_quote_the_exact_span_of_the_stored_page_text(index_dir: str):
-    from rag.stores.faiss import Store
+    from rag.stores.faiss import FaissStore as Store
 
     store = Store.open(Path(index_dir))
     seen = 0

@@ -195,3 +195,21 @@ def test_truncated_pdf_keeps_the_pages_that_survive(tmp_path: Path):
     half.write_bytes(data[: len(data) // 2])
     with pytest.raises(LoaderError, match="damaged PDF, no page could be read"):
         loaders.load(half, "half.pdf")
+
+
+def test_a_file_that_cannot_be_hashed_is_reported_in_the_loaders_words(tmp_path: Path, monkeypatch):
+    """Hashing and loading say the same thing for the same failure (the README's wording)."""
+    import rag.ingestion
+
+    real = rag.ingestion._sha256
+
+    def sha256(path: Path) -> str:
+        if path.name == "secret.txt":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(rag.ingestion, "_sha256", sha256)
+    docs = folder(tmp_path / "docs", {"secret.txt": "hidden words\n", "open.txt": "plain words\n"})
+    report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
+    assert [(f.path, f.reason) for f in report.failed] == [("secret.txt", "permission denied")]
+    assert report.added == ("open.txt",)

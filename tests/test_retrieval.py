@@ -14,7 +14,8 @@ from rag.errors import ConfigError
 from rag.evaluate import mrr_at_k, ndcg_at_k, recall_at_k
 from rag.evaluate import evaluate
 from rag.index import Index
-from rag.retrieve import fts_query, rrf
+from rag.retrieve import rrf
+from rag.text import fts_query
 from rag.types import Where
 
 

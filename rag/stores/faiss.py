@@ -34,7 +34,7 @@ from ..manifest import FileRecord, Manifest
 from ..text import fts_query
 from ..types import Chunk, Hit, Page
 from . import vector_index
-from .faiss_files import (  # noqa: F401  (CURRENT, LOCK, ... are this store's names for callers)
+from .faiss_files import (  # noqa: F401  (CURRENT and LOCK: this store's file names, for callers)
     CHUNKS_DB, CURRENT, LOCK, MANIFEST, VECTORS, _read_vectors, bytes_on_disk, exists,
     live_generation, read_manifest, sweep, write_lock,
 )

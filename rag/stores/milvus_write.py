@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import IndexCorruptError, IndexLockedError, RagError
 from ..types import Chunk, Page, file_type
+from . import vector_index
 from .milvus_db import TEXT_MAX, Connection, failure, manifest_key, source_key, terms
 from ..manifest import Draft, FileRecord, Manifest
 
@@ -57,7 +58,7 @@ class MilvusWriter:
         self.manifest: Manifest | None = None  # the committed manifest, once commit() ran
         self.draft.backend.update(generation=self.generation, store="milvus")
         # Kept for a migration back to FAISS (rag migrate): the storage policy it was built with.
-        self.draft.backend.setdefault("vectors", {"type": "flat", **(vectors or {})})
+        self.draft.backend.setdefault("vectors", vector_index.describe(vectors))
         section = self.draft.backend.setdefault("milvus", {})
         self._before: dict[str, int] = {} if self.fresh else {k: int(v) for k, v in section.get("live", {}).items()}
         self._touched_before = sorted(section.get("touched", {})) if not self.fresh else []
