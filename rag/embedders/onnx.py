@@ -190,11 +190,13 @@ class OnnxEmbedder:
         self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_len)
-        self._counter = counting_tokenizer(self.tokenizer_file)
+        self._counter: Any = None  # made on the first count: a search never counts (saves ~0.03-0.06 s)
         self._pad = self._tokenizer.token_to_id("[PAD]") or 0
         self.dim = int(self._session.get_outputs()[0].shape[-1] or self.embed(["x"]).shape[1])
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if self._counter is None:
+            self._counter = counting_tokenizer(self.tokenizer_file)
         return count_tokens_with(self._counter, texts)
 
     def embed(
