@@ -7,20 +7,17 @@ Library and rich imports happen inside the commands so that `rag --help` stays i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Callable, List, Optional
+from typing import Annotated, Callable, List, Optional
 
 import typer
 
-from .cli_options import (
-    AnswerFlags, ChunkOverlap, ChunkTokens, Command, ContextTokens, EmbedModel, IndexDir, Json, Llm, BaseUrl,
-    LlmModel, MilvusCollection, MilvusUri, Mode, Model, Quiet, Store, Strategy, TopK, Verbose, Where, Workers,
-    answer_flags, settings_from,
+from .cli_options import (  # noqa: F401  (the EXIT_* codes are part of rag.cli's interface)
+    EXIT_ERROR, EXIT_FILES_FAILED, EXIT_INTERRUPTED, EXIT_NOT_ANSWERABLE, AnswerFlags, BaseUrl, ChunkOverlap,
+    ChunkTokens, Command, ContextTokens, EmbedModel, EvalIndexDir, Exclude, Include, IndexDir, Json, Llm, LlmModel,
+    MilvusCollection, MilvusUri, Mode, Model, PdfPassword, QaFile, Quiet, Rebuild, Split, Store, Strategy, TopK,
+    Verbose, Where, Workers, answer_flags, settings_from,
 )
-
-if TYPE_CHECKING:
-    from .chat import ChatSession
 
 app = typer.Typer(
     help="Local retrieval-augmented generation: ingest documents, search them, ask questions with cited answers.",
@@ -31,23 +28,6 @@ app = typer.Typer(
     # and reads [brackets] in help texts as markup.
     rich_markup_mode=None,
 )
-
-EXIT_ERROR = 1
-EXIT_FILES_FAILED = 3
-EXIT_NOT_ANSWERABLE = 4
-EXIT_INTERRUPTED = 130
-
-
-def _failed(exc: BaseException, as_json: bool) -> int:
-    """The one error handler, for whole commands and for chat turns: report a library error
-    or an interrupt and return its exit code. RAG_DEBUG=1 re-raises with the traceback."""
-    from . import cli_render as show
-
-    if not isinstance(exc, KeyboardInterrupt) and os.environ.get("RAG_DEBUG"):
-        raise exc
-    code = EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EXIT_ERROR
-    show.error(exc, code, as_json)
-    return code
 
 
 def _run(verbose: bool, fn: Callable[[], int | None], as_json: bool = False) -> None:
@@ -62,7 +42,9 @@ def _run(verbose: bool, fn: Callable[[], int | None], as_json: bool = False) -> 
     try:
         code = fn()
     except (RagError, KeyboardInterrupt) as exc:
-        raise typer.Exit(_failed(exc, as_json)) from None
+        from .cli_render import failure
+
+        raise typer.Exit(failure(exc, as_json)) from None
     if code:
         raise typer.Exit(code)
 
@@ -77,14 +59,10 @@ def ingest(
     embed_model: EmbedModel = None,
     chunk_tokens: ChunkTokens = None,
     chunk_overlap: ChunkOverlap = None,
-    pdf_password: Annotated[List[str], typer.Option(
-        "--pdf-password", metavar="PASSWORD", help="Password to try on encrypted PDFs (repeatable).")] = [],
-    rebuild: Annotated[bool, typer.Option(
-        "--rebuild", help="Start the index afresh (needed to change embedder or chunking).")] = False,
-    include: Annotated[List[str], typer.Option(
-        "--include", metavar="GLOB", help="Only files matching this glob (repeatable), e.g. '*.md'.")] = [],
-    exclude: Annotated[List[str], typer.Option(
-        "--exclude", metavar="GLOB", help="Skip files matching this glob (repeatable), e.g. 'drafts/*'.")] = [],
+    pdf_password: PdfPassword = [],
+    rebuild: Rebuild = False,
+    include: Include = [],
+    exclude: Exclude = [],
     workers: Workers = None,
     quiet: Quiet = False,
     as_json: Json = False,
@@ -188,7 +166,7 @@ def search(
 
     def body() -> None:
         from . import cli_render as show
-        from .pipeline import Index
+        from .index import Index  # not rag.pipeline: its ingest and eval imports cost a search ~75 ms
         from .types import Where as Filter
 
         settings = settings_from(
@@ -220,7 +198,7 @@ def ask(
 
     def body() -> int:
         from . import cli_render as show
-        from .pipeline import Index
+        from .index import Index
         from .types import Where as Filter
 
         settings = flags.settings()
@@ -255,9 +233,9 @@ def chat(
     """
 
     def body() -> None:
-        from . import cli_render as show
+        from . import cli_chat
         from .chat import ChatSession
-        from .pipeline import Index
+        from .index import Index
         from .types import Where as Filter
 
         settings = flags.settings()
@@ -265,87 +243,22 @@ def chat(
         index = Index.open(settings=settings)
         try:
             index.load_models(generator=not extractive)  # a bad --model fails before the first question
-            session = ChatSession(index, Filter.parse(flags.where))
-            show.line_editing()
-            show.err.print("[dim]Ask a question; /help lists the commands.[/dim]")
-            while (line := show.read_line()) is not None:
-                if line.startswith("/"):
-                    if not _chat_command(line, session, as_json):
-                        break
-                elif line:
-                    _chat_turn(session, line, extractive, as_json)
+            cli_chat.run(ChatSession(index, Filter.parse(flags.where)), extractive, as_json)
         finally:
             index.close()
 
     _run(verbose, body, as_json)
 
 
-def _chat_command(line: str, session: "ChatSession", as_json: bool) -> bool:
-    """Run a /command; False means end the session."""
-    from . import cli_render as show
-
-    name = line.split()[0].lower()
-    if name in ("/quit", "/exit"):
-        return False
-    if name == "/sources":
-        if session.last is None:
-            show.err.print("no answer yet: ask a question first")
-        else:
-            show.sources(session.last, to=show.err if as_json else show.out)  # stdout holds only JSON
-    elif name == "/clear":
-        session.clear()
-        show.err.print("[dim]conversation cleared[/dim]")
-    elif name == "/help":
-        show.err.print(show.escape(show.CHAT_HELP))
-    else:
-        show.err.print(f"unknown command {show.escape(name)}: try /sources, /clear, /help or /quit")
-    return True
-
-
-def _chat_turn(session: "ChatSession", question: str, extractive: bool, as_json: bool) -> None:
-    """Answer one question of a chat; an error ends the turn, not the session."""
-    from . import cli_render as show
-    from .errors import RagError
-
-    query = session.query_for(question)
-    if query != question:
-        show.err.print(f"[dim]searching: {show.escape(query)}[/dim]")
-    streamed: list[str] = []
-
-    def on_token(piece: str) -> None:
-        streamed.append(piece)
-        show.token(piece)
-
-    try:
-        answer = session.ask(question, on_token=None if as_json else on_token, extractive=extractive)
-    except (RagError, KeyboardInterrupt) as exc:
-        if streamed:
-            show.out.print()
-        _failed(exc, as_json)
-        return
-    if as_json:
-        show.print_json(answer.to_dict())
-        return
-    show.out.print()
-    show.verdict(answer)
-    show.chat_cites(answer)
-
-
 @app.command("eval", cls=Command)
 def eval_command(
     folder: Annotated[Optional[Path], typer.Argument(
         metavar="FOLDER", help="BEIR-format folder: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv.")] = None,
-    qa: Annotated[Optional[Path], typer.Option(
-        "--qa", metavar="FILE",
-        help="Instead: answer a JSONL question set against the index (question, answers, sources, answerable).")] = None,
+    qa: QaFile = None,
     extractive: Annotated[bool, typer.Option("--extractive", help="With --qa: answer without the LLM.")] = False,
-    split: Annotated[Optional[str], typer.Option(
-        "--split", metavar="NAME", help="The qrels split (default test if there is one, else the only one).")] = None,
+    split: Split = None,
     mode: Mode = None,
-    index_dir: Annotated[Optional[Path], typer.Option(
-        "--index-dir", metavar="DIR",
-        help="Where the corpus index is kept between runs (default indexes/eval-FOLDER); with --qa, "
-        "the index to ask (env RAG_INDEX_DIR; default indexes/default).")] = None,
+    index_dir: EvalIndexDir = None,
     embed_model: EmbedModel = None,
     llm: Llm = None,
     base_url: BaseUrl = None,

@@ -1,5 +1,5 @@
-"""The flags of the `rag` commands: one definition of each, the settings they build, and
-how the help shows them.
+"""The command line's contract: the flags of the `rag` commands (one definition of each),
+the settings they build, how the help shows them, and the exit codes.
 
 Each flag is a `typing.Annotated` alias (`k: TopK = None`), so a command's signature
 reads as its list of flags. The ones `ask` and `chat` share are grouped in
@@ -79,6 +79,10 @@ MinCoverage = Annotated[Optional[float], typer.Option(
     "--min-coverage", metavar="0..1", min=0, max=1,
     help="Answer only if a source passage covers this share of the question's words, rarer words "
     "weighing more (env RAG_MIN_COVERAGE; default 0.2).")]
+ShowUnsupported = Annotated[Optional[bool], typer.Option(
+    "--show-unsupported/--hide-unsupported",
+    help="Also print the sentences of the LLM's answer that no source supports, marked NOT SUPPORTED "
+    "(env RAG_SHOW_UNSUPPORTED; default hide: the answer holds only what the sources support).")]
 Llm = Annotated[Optional[str], typer.Option(
     "--llm", metavar="llama.cpp|openai",
     help="Generation backend: a local GGUF file or an OpenAI-compatible server (env RAG_LLM; default llama.cpp).")]
@@ -96,6 +100,31 @@ ChunkOverlap = Annotated[Optional[int], typer.Option(
 Workers = Annotated[Optional[int], typer.Option(
     "--workers", metavar="N", min=0,
     help="Processes that load and chunk files while the embedder runs (env RAG_WORKERS; default 0).")]
+
+PdfPassword = Annotated[List[str], typer.Option(
+    "--pdf-password", metavar="PASSWORD", help="Password to try on encrypted PDFs (repeatable).")]
+Rebuild = Annotated[bool, typer.Option("--rebuild", help="Start the index afresh (needed to change embedder or chunking).")]
+Include = Annotated[List[str], typer.Option(
+    "--include", metavar="GLOB", help="Only files matching this glob (repeatable), e.g. '*.md'.")]
+Exclude = Annotated[List[str], typer.Option(
+    "--exclude", metavar="GLOB", help="Skip files matching this glob (repeatable), e.g. 'drafts/*'.")]
+
+# Evaluation.
+QaFile = Annotated[Optional[Path], typer.Option(
+    "--qa", metavar="FILE",
+    help="Instead: answer a JSONL question set against the index (question, answers, sources, answerable).")]
+Split = Annotated[Optional[str], typer.Option(
+    "--split", metavar="NAME", help="The qrels split (default test if there is one, else the only one).")]
+EvalIndexDir = Annotated[Optional[Path], typer.Option(
+    "--index-dir", metavar="DIR",
+    help="Where the corpus index is kept between runs (default indexes/eval-FOLDER); with --qa, "
+    "the index to ask (env RAG_INDEX_DIR; default indexes/default).")]
+
+# Exit codes (the README's table); 2 is Typer's own, for bad usage and out-of-range values.
+EXIT_ERROR = 1
+EXIT_FILES_FAILED = 3
+EXIT_NOT_ANSWERABLE = 4
+EXIT_INTERRUPTED = 130
 
 # Flag name -> setting name, where they differ.
 _SETTING_OF_FLAG = {
@@ -131,6 +160,7 @@ class AnswerFlags:
     min_coverage: MinCoverage = None
     strategy: Strategy = None
     extractive: Extractive = False
+    show_unsupported: ShowUnsupported = None
     mode: Mode = None
     where: Where = field(default_factory=list)
     index_dir: IndexDir = None

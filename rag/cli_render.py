@@ -2,18 +2,21 @@
 
 Two rich consoles: `out` for what a command produces (answers, hits, summaries, JSON),
 so `rag ingest > log` and `rag ask ... | less` capture it, and `err` for progress bars,
-prompts, warnings and errors. Imported only once a command runs, so `rag --help` does
-not pay for rich.
+prompts, warnings and errors (the one error handler, `failure`, is here too). Imported
+only once a command runs, so `rag --help` does not pay for rich.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from rich.console import Console
 from rich.markup import escape
+
+from .cli_options import EXIT_ERROR, EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
     from .inventory import Listing
@@ -22,25 +25,25 @@ if TYPE_CHECKING:
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-CHAT_HELP = """/sources  the sources of the last answer
-/clear    forget the conversation (the next question starts afresh)
-/help     this list
-/quit     end the session (also /exit or Ctrl-D)"""
-
-
 def print_json(data: Any) -> None:
     """One JSON object on one line of stdout (`rag chat --json` prints one per turn)."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
-def error(exc: BaseException, exit_code: int, as_json: bool) -> None:
-    """One line on stderr; with --json also {"error": {...}} on stdout, for scripts."""
+def failure(exc: BaseException, as_json: bool) -> int:
+    """The one error handler, for whole commands and for chat turns: a library error or an
+    interrupt as one line on stderr (and with --json as {"error": {...}} on stdout, for
+    scripts); returns the exit code. RAG_DEBUG=1 re-raises it with its traceback."""
     interrupted = isinstance(exc, KeyboardInterrupt)
+    if not interrupted and os.environ.get("RAG_DEBUG"):
+        raise exc
+    code = EXIT_INTERRUPTED if interrupted else EXIT_ERROR
     message = "interrupted" if interrupted else str(exc)
     err.print(message if interrupted else f"[red]error:[/red] {escape(message)}")
     if as_json:
-        print_json({"error": {"message": message, "type": type(exc).__name__, "exit_code": exit_code}})
+        print_json({"error": {"message": message, "type": type(exc).__name__, "exit_code": code}})
+    return code
 
 
 class Progress:
@@ -143,11 +146,21 @@ def snippet(text: str, width: int = 160) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def hits(found: "list[Hit]") -> None:
+def scores(hit: "Hit", mode: str, digits: int = 3) -> str:
+    """The score a list is ranked by, named after the mode ("hybrid 0.912"), then the
+    cosine similarity when it is not that score: ranked by one number and showing another,
+    a list looks shuffled."""
+    ranked = f"{mode} {hit.score:.{digits}f}"
+    if mode == "dense" or hit.similarity is None:
+        return ranked if mode != "dense" else f"cosine {hit.score:.{digits}f}"
+    return f"{ranked} · cosine {hit.similarity:.{digits}f}"
+
+
+def hits(found: "list[Hit]", mode: str = "hybrid") -> None:
     if not found:
         err.print("no results: the index is empty")
     for h in found:
-        out.print(f"[bold]{h.rank}.[/bold] {h.similarity or 0:.3f}  [cyan]{escape(where(h))}[/cyan]"
+        out.print(f"[bold]{h.rank}.[/bold] {scores(h, mode)}  [cyan]{escape(where(h))}[/cyan]"
                   + (f"  [dim]{escape(h.heading)}[/dim]" if h.heading else ""))
         out.print(f"   {escape(snippet(h.text))}")
 
@@ -157,31 +170,103 @@ def token(piece: str) -> None:
     out.print(escape(piece), end="")
 
 
-def verdict(answer: "Answer") -> None:
-    """After the streamed answer: which sentences the sources support, the quotes that
+class Draft:
+    """The LLM's words as it writes them, dimmed on stderr, erased once the checked answer
+    is ready to print on stdout (a terminal only; elsewhere nothing is shown). Entering it
+    gives the callback for `Index.ask(on_draft=...)`, or None."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and err.is_terminal
+        self.text = ""
+        self.live: Any = None
+
+    def __enter__(self) -> Callable[[str], None] | None:
+        if not self.enabled:
+            return None
+        from rich.live import Live
+
+        self.live = Live("", console=err, transient=True, auto_refresh=False)
+        self.live.start()
+        return self.update
+
+    def update(self, piece: str) -> None:
+        from rich.text import Text
+
+        self.text += piece
+        self.live.update(Text(f"(the model is writing; its answer is checked against the sources before it is "
+                              f"shown)\n{self.text}", style="dim"), refresh=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+# What the terminal says after "The documents do not contain the answer.", by the
+# policy's reason (rag/answer.py ABSTAIN_REASONS).
+def refusal(answer: "Answer") -> str:
+    """Why `ask` did not answer, in a user's words."""
+    reason = answer.abstain_reason
+    if reason == "missing_terms":
+        return f"No document mentions {', '.join(answer.missing)}."
+    if reason == "far":
+        best = max((h.similarity or 0.0 for h in answer.hits), default=0.0)
+        return (f"Nothing in the documents is close to the question (the closest passage has a similarity "
+                f"of {best:.2f}, under the floor set by --min-score).")
+    if reason == "not_covered":
+        return (f"No passage answers it: the closest ones hold only {answer.coverage:.0%} of what the question "
+                "asks (rarer words counting more).")
+    if reason == "model_refused":
+        return "The model read the sources below and found no answer in them."
+    if reason == "no_hits":
+        return "Nothing was found to answer from."
+    return ""
+
+
+def _mark(s: "Any") -> str:
+    """A checked sentence's verdict in plain words."""
+    cites = escape(", ".join(f"[{n}]" for n in s.citations))
+    if s.supported:
+        return f"[green]supported[/green] by {cites}"
+    why = {"echo": "it copies the prompt, not the sources", "question": "it asks or repeats the question"}.get(
+        s.reason, f"{cites} {'does' if len(s.citations) == 1 else 'do'} not say this" if s.citations
+        else "no source says this")
+    return f"[red]NOT SUPPORTED[/red] ({why})"
+
+
+def verdict(answer: "Answer", show_unsupported: bool = False) -> None:
+    """After the answer: which sentences the sources support (all of them, marked, with
+    `show_unsupported`; else the supported ones and a count of the rest), the quotes that
     replaced an unsupported answer, or why the documents cannot answer."""
+    left_out = [s for s in answer.sentences if not s.supported]
     if answer.strategy == "fallback":
-        out.print("\n[yellow]The sources do not support that answer; what they say:[/yellow]")
-        out.print(escape(answer.text))
+        if show_unsupported:  # the model's answer was streamed: the quotes come after it
+            out.print("\n[yellow]The sources do not support that answer; what they say:[/yellow]")
+            out.print(escape(answer.text))
+        else:
+            err.print("[dim]The model's answer is not supported by the sources, so this is what the sources "
+                      "say (--show-unsupported shows the model's answer).[/dim]")
     elif answer.strategy in ("llm", "llm+quote") and answer.sentences:
         out.print()
+        whole = show_unsupported or answer.text.startswith(answer.draft)  # nothing was left out of the text
         for s in answer.sentences:
-            mark = "[green]supported[/green]" if s.supported else "[red]NOT SUPPORTED[/red]"
-            cites = ", ".join(f"[{n}]" for n in s.citations) or "no source"
-            out.print(f"  {mark} by {escape(cites)}: {escape(snippet(s.text, 100))}")
-    elif answer.strategy == "abstain" and answer.missing:
-        err.print(f"[dim]no source mentions: {escape(', '.join(answer.missing))}[/dim]")
+            if s.supported or whole:
+                out.print(f"  {_mark(s)}: {escape(snippet(s.text, 100))}")
+        if left_out and not whole:
+            err.print(f"[dim]{len(left_out)} sentence(s) of the model's answer left out: the sources do not "
+                      "support them (--show-unsupported shows them).[/dim]")
+    elif answer.strategy == "abstain" and refusal(answer):
+        out.print(f"[yellow]{escape(refusal(answer))}[/yellow]")
 
 
-def sources(answer: "Answer", to: Console = out) -> None:
+def sources(answer: "Answer", to: Console = out, mode: str = "hybrid") -> None:
     """The numbered sources with how each was used and the passage quoted from it (or the
-    closest chunks when none was close enough); `to` is err in `rag chat --json`."""
-    cited = {c.id: ("matched" if c.attributed else "cited") for c in answer.citations}
+    closest chunks when none could answer); `to` is err in `rag chat --json`."""
+    cited = {c.id: ("the answer repeats it, uncited" if c.attributed else "cited") for c in answer.citations}
     if not answer.sources:
         if answer.hits:
-            to.print("\n[bold]Closest chunks[/bold] (too far from the question to answer from)")
+            to.print("\n[bold]Closest passages[/bold] (none of them answers the question)")
             for h in answer.hits:
-                to.print(f"  [cyan]{escape(where(h))}[/cyan] ({h.similarity or 0:.2f})  {escape(snippet(h.text, 110))}")
+                to.print(f"  [cyan]{escape(where(h))}[/cyan] ({scores(h, mode, 2)})  {escape(snippet(h.text, 110))}")
         else:
             err.print("no sources: the index is empty")
         return
@@ -189,7 +274,7 @@ def sources(answer: "Answer", to: Console = out) -> None:
     quotes = {c.id: c.quote for c in answer.citations if c.quote is not None}
     for n, hit in enumerate(answer.sources, start=1):
         mark = f"[green]{cited[n]}[/green]" if n in cited else "[dim]not cited[/dim]"
-        to.print(f"  [{n}] [cyan]{escape(where(hit))}[/cyan] ({hit.similarity or 0:.2f}, {mark})  "
+        to.print(f"  [{n}] [cyan]{escape(where(hit))}[/cyan] ({scores(hit, mode, 2)}; {mark})  "
                  f"{escape(snippet(hit.text, 110))}")
         quote = quotes.get(n)
         if quote is not None:
@@ -207,25 +292,6 @@ def chat_cites(answer: "Answer") -> None:
     cited = [f"[{c.id}] {where(c.hit)}" for c in answer.citations if c.hit is not None]
     if cited:
         err.print(f"[dim]{escape('cites ' + ', '.join(cited))}; /sources for more[/dim]")
-
-
-def line_editing() -> None:
-    """Arrow keys and history at an interactive prompt (input() uses readline once imported)."""
-    if sys.stdin.isatty():
-        try:
-            import readline  # noqa: F401
-        except ImportError:  # not on Windows
-            pass
-
-
-def read_line() -> str | None:
-    """The next line typed at the `> ` prompt (shown on stderr), stripped; None at end of input."""
-    try:
-        return err.input("> ").strip()
-    except EOFError:
-        if sys.stdin.isatty():
-            err.print()
-        return None
 
 
 def eval_retrieval(folder: Any, result: Any) -> None:
