@@ -14,7 +14,7 @@ embedded apart; that is rare in prose and better than silent truncation.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from .text import paragraph_spans, sentence_spans
@@ -185,6 +185,8 @@ def chunk_page(page: Page, count: CountTokens, max_tokens: int, overlap: int) ->
                     end=page.offset + b,
                     text=text[a:b],
                     tokens=heading_tokens + sum(u.tokens for u in group),
+                    location=page.location,
+                    ocr=page.ocr,
                 )
             )
     return _enforce_limit(chunks, count, max_tokens)
@@ -230,9 +232,9 @@ def _enforce_limit(chunks: list[Chunk], count: CountTokens, max_tokens: int) -> 
             if cut <= 0:
                 break
             text = chunk.text[:cut].rstrip()
-            chunk = Chunk(chunk.source, chunk.page, chunk.heading, chunk.start, chunk.start + len(text), text, n)
+            chunk = replace(chunk, end=chunk.start + len(text), text=text)
             n = count([chunk.embed_text()])[0]
-        out.append(Chunk(chunk.source, chunk.page, chunk.heading, chunk.start, chunk.end, chunk.text, n))
+        out.append(replace(chunk, tokens=n))
     return out
 
 

@@ -22,6 +22,10 @@ class Page:
     text: str
     kind: str  # "markdown", "rst", "text", "html" or "pdf": steers heading detection
     offset: int = 0  # where `text` starts in the page: large text files come in segments
+    # Where this text is in the document's own terms ("slide 4 notes", "sheet Revenue");
+    # "" means the default for its page ("p. 3", or nothing for formats without pages).
+    location: str = ""
+    ocr: bool = False  # the text was recognised from an image, not read from the file
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class Chunk:
     end: int
     text: str
     tokens: int  # length in the embedder's word pieces, heading included
+    location: str = ""  # the page's location label (see Page)
+    ocr: bool = False
 
     def embed_text(self) -> str:
         """What gets embedded: the heading path gives a bare paragraph its topic."""
@@ -123,10 +129,14 @@ class Sentence:
     citations: tuple[int, ...]
     supported: bool
     quotes: tuple[Quote, ...] = ()  # the best supporting span in each cited source
+    # Why an unsupported sentence is not part of the answer: "unsupported" (its sources do
+    # not say it), "echo" (it copies the prompt's instructions or a source's header) or
+    # "question" (it restates the question); "" when supported.
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "citations": list(self.citations), "supported": self.supported,
-                "quotes": [q.to_dict() for q in self.quotes]}
+                "quotes": [q.to_dict() for q in self.quotes], "reason": self.reason or None}
 
 
 @dataclass(frozen=True)
@@ -142,10 +152,13 @@ class Answer:
     models: dict[str, str]
     timings_ms: dict[str, float]
     sentences: tuple["Sentence", ...] = ()
-    strategy: str = "llm"  # "llm", "extractive", "fallback" (LLM unsupported, quotes given) or "abstain"
-    draft: str = ""  # with "fallback": the LLM's own answer, which the sources did not support
+    strategy: str = "llm"  # "llm", "llm+quote", "extractive", "fallback" (LLM unsupported, quotes given) or "abstain"
+    draft: str = ""  # the LLM's own answer, whole, whenever the LLM wrote one (`text` may leave some of it out)
     coverage: float = 0.0  # weighted share of the question's words the best source passage covers
     missing: tuple[str, ...] = ()  # names and numbers of the question that no source mentions
+    # With "abstain", why (rag/answer.py ABSTAIN_REASONS): "no_hits", "missing_terms",
+    # "far", "not_covered" or "model_refused".
+    abstain_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -162,6 +175,7 @@ class Answer:
             "llm_answer": self.draft or None,
             "coverage": round(self.coverage, 4),
             "missing": list(self.missing),
+            "abstain_reason": self.abstain_reason or None,
         }
 
 
