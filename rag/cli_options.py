@@ -224,7 +224,8 @@ class Command(TyperCommand):
             if param.param_type_name == "argument":
                 args.append((param.metavar or param.name.upper(), param.help or ""))
             elif param.param_type_name == "option":
-                names = ", ".join(sorted(param.opts + param.secondary_opts, key=lambda o: o.startswith("--")))
+                names = " / ".join(", ".join(sorted(opts, key=lambda o: o.startswith("--")))
+                                   for opts in (param.opts, param.secondary_opts) if opts)
                 value = "" if param.is_flag or param.count else f" {param.metavar or 'VALUE'}"
                 opts.append((names + value, param.help or ""))
         for title, rows in (("Arguments", args), ("Options", opts)):
