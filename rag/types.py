@@ -61,6 +61,14 @@ class Hit:
     end: int
     text: str
     similarity: float | None = None  # cosine of query and chunk, whatever the ranking mode
+    location: str = ""  # the chunk's own label ("slide 4 notes"); see `where`
+    ocr: bool = False  # recognised from an image
+
+    @property
+    def where(self) -> str:
+        """A short human label of where the chunk is: its location, else "p. N" for a
+        paged file, else "" (a file without pages)."""
+        return self.location or ("" if self.page is None else f"p. {self.page}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +81,8 @@ class Hit:
             "heading": self.heading,
             "span": [self.start, self.end],
             "similarity": None if self.similarity is None else round(self.similarity, 6),
+            "location": self.where,
+            "ocr": self.ocr,
         }
 
 
@@ -113,6 +123,8 @@ class Citation:
             "id": self.id,
             "source": h.source if h else None,
             "page": h.page if h else None,
+            "location": h.where if h else None,
+            "ocr": h.ocr if h else False,
             "score": round(h.score, 6) if h else None,
             "text": h.text if h else None,
             "valid": self.valid,

@@ -35,7 +35,7 @@ from ..text import fts_query
 from ..types import Chunk, Hit, Page
 from . import vector_index
 from .faiss_files import (  # noqa: F401  (CURRENT and LOCK: this store's file names, for callers)
-    CHUNKS_DB, CURRENT, LOCK, MANIFEST, VECTORS, _read_vectors, bytes_on_disk, exists,
+    CHUNKS_DB, CURRENT, LOCK, MANIFEST, VECTORS, _read_vectors, bytes_on_disk, chunk_columns, exists,
     live_generation, read_manifest, sweep, write_lock,
 )
 from .faiss_write import FaissWriter
@@ -52,6 +52,15 @@ class FaissStore:
         self.manifest = manifest
         self._vectors = vectors
         self._db = sqlite3.connect(f"file:{gen_dir / CHUNKS_DB}?mode=ro", uri=True, check_same_thread=False)
+        self._late_columns: str | None = None
+
+    @property
+    def _late(self) -> str:
+        """The location and ocr columns, or their defaults in an index written before them."""
+        if self._late_columns is None:
+            have = chunk_columns(self._db)
+            self._late_columns = ", ".join(n if n in have else f"{d} AS {n}" for n, d in (("location", "''"), ("ocr", "0")))
+        return self._late_columns
 
     @classmethod
     def open(cls, index_dir: Path) -> "FaissStore":
@@ -147,7 +156,7 @@ class FaissStore:
             r = rows.get(cid)
             if r is None:
                 raise IndexCorruptError(f"chunk {cid} is in {VECTORS} but not in {CHUNKS_DB}; rebuild with --rebuild")
-            out.append(Hit(rank, score, cid, r[0], r[1], r[2], r[3], r[4], r[5]))
+            out.append(Hit(rank, score, cid, r[0], r[1], r[2], r[3], r[4], r[5], location=r[6], ocr=bool(r[7])))
         return out
 
     def chunk_rows(self, ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
@@ -157,7 +166,8 @@ class FaissStore:
         marks = ",".join("?" * len(ids))
         try:
             cur = self._db.execute(
-                f'SELECT id, source, page, heading, start, "end", text FROM chunks WHERE id IN ({marks})', ids
+                f'SELECT id, source, page, heading, start, "end", text, {self._late} FROM chunks WHERE id IN ({marks})',
+                ids,
             )
             return {row[0]: row[1:] for row in cur}
         except sqlite3.DatabaseError as exc:
@@ -175,14 +185,14 @@ class FaissStore:
         last = -1
         while True:
             rows = self._db.execute(
-                'SELECT id, source, page, heading, start, "end", text, tokens FROM chunks WHERE id > ? '
-                "ORDER BY id LIMIT ?", (last, batch),
+                f'SELECT id, source, page, heading, start, "end", text, tokens, {self._late} FROM chunks '
+                "WHERE id > ? ORDER BY id LIMIT ?", (last, batch),
             ).fetchall()
             if not rows:
                 return
             ids = [int(r[0]) for r in rows]
-            chunks = [Chunk(text=r[6], source=r[1], page=r[2], heading=r[3], start=r[4], end=r[5], tokens=r[7])
-                      for r in rows]
+            chunks = [Chunk(text=r[6], source=r[1], page=r[2], heading=r[3], start=r[4], end=r[5], tokens=r[7],
+                            location=r[8], ocr=bool(r[9])) for r in rows]
             yield ids, chunks, self.vectors_of(ids)
             last = ids[-1]
 

@@ -29,13 +29,24 @@ LOCK = ".lock"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, page INTEGER, heading TEXT NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, tokens INTEGER NOT NULL);
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, tokens INTEGER NOT NULL,
+    location TEXT NOT NULL DEFAULT '', ocr INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
 CREATE TABLE IF NOT EXISTS pages (
     source TEXT NOT NULL, page INTEGER, "offset" INTEGER NOT NULL, text TEXT NOT NULL, generation INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS pages_source ON pages(source);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(heading, text, tokenize='porter unicode61');
 """
+
+
+# Columns added after format 2 was fixed: an older index lacks them (its readers ignore
+# them), so a writer adds them to the copy it writes and a reader of an older index
+# reads their defaults.
+LATE_COLUMNS = {"location": "TEXT NOT NULL DEFAULT ''", "ocr": "INTEGER NOT NULL DEFAULT 0"}
+
+
+def chunk_columns(db: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
 
 
 def exists(index_dir: Path) -> bool:

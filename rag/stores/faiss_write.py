@@ -47,6 +47,10 @@ class FaissWriter:
             self._vectors = vector_index.new_flat(manifest.embedder.dim, storage)
         self._db = sqlite3.connect(self.gen_dir / CHUNKS_DB)
         self._db.executescript(_SCHEMA)
+        have = files.chunk_columns(self._db)
+        for name, spec in files.LATE_COLUMNS.items():
+            if name not in have:  # an index written before the column existed
+                self._db.execute(f"ALTER TABLE chunks ADD COLUMN {name} {spec}")
         self.start_id = self.draft.next_id
 
     def remove_source(self, source: str) -> int:
@@ -80,8 +84,10 @@ class FaissWriter:
         ids = self.draft.new_ids(len(chunks), ids)
         self._vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         self._db.executemany(
-            'INSERT INTO chunks (id, source, page, heading, start, "end", text, tokens) VALUES (?,?,?,?,?,?,?,?)',
-            [(int(i), c.source, c.page, c.heading, c.start, c.end, c.text, c.tokens) for i, c in zip(ids, chunks)],
+            'INSERT INTO chunks (id, source, page, heading, start, "end", text, tokens, location, ocr) '
+            "VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(int(i), c.source, c.page, c.heading, c.start, c.end, c.text, c.tokens, c.location, int(c.ocr))
+             for i, c in zip(ids, chunks)],
         )
         self._db.executemany(
             "INSERT INTO chunks_fts (rowid, heading, text) VALUES (?,?,?)",

@@ -11,16 +11,14 @@ both. With prefix P (`--milvus-collection`, default "rag"):
                          into the sparse vector of the lexical search
     P_pages_<gen>        page texts (in parts of at most PAGE_PART characters), for quotes
 
-Milvus has no transactions, so a commit works like the FAISS store's CURRENT flip: every
-row carries the generation that wrote it; readers see rows of generations up to the
-head's, and of each file only the generation the manifest lists as its live version
-(the manifest's backend entry `milvus.live`). A writer adds rows under the next generation, then
-writes the manifest and upserts the head row: that single-row write is the commit.
-Rows a commit supersedes are deleted one commit later (`milvus_write.tidy`), so a reader that
-started a query just before a commit finishes it; a reader follows each new commit
-when its next query starts (`refresh`). A writer killed at any point leaves rows no
-reader sees, which the next writer sweeps. `--rebuild` writes new collections and
-drops the old ones one commit later.
+Milvus has no transactions, so a commit works like FAISS's CURRENT flip: each row
+carries the generation that wrote it; readers see rows up to the head's generation, and
+of each file only its live generation (the manifest's `milvus.live`). A writer adds rows
+under the next generation, writes the manifest and upserts the head row: that one write
+commits. Superseded rows go one commit later (`milvus_write.tidy`), so a query begun
+before a commit finishes; a reader follows each commit at its next query (`refresh`).
+A killed writer leaves rows no reader sees; the next writer sweeps them. `--rebuild`
+writes new collections and drops the old ones one commit later.
 
 The compromise: a milvus-lite file is open in one process at a time (its own lock), so
 there searches wait for an ingest to finish; a server has no such limit.
@@ -37,11 +35,11 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import ConfigError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from ..manifest import FileRecord, Manifest
 from ..types import Chunk, Hit, Page
 from . import milvus_write
-from .milvus_db import Connection, failure, query_terms, quote, source_key, stem, where_filter
+from .milvus_db import LATE_FIELDS, Connection, failure, query_terms, quote, source_key, stem, where_filter
 from .milvus_write import MilvusWriter
-from ..manifest import FileRecord, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +67,7 @@ class MilvusStore:
                 raise IndexCorruptError(f"collection {name} is missing at {self._conn.uri}; rebuild with --rebuild")
             self._client.load_collection(name)
         fields = {f["name"]: f for f in self._client.describe_collection(head["chunks"])["fields"]}
+        late = [f for f in LATE_FIELDS if f in fields]
         dim = manifest.embedder.dim
         if int(fields["vector"]["params"]["dim"]) != dim:
             raise IndexCorruptError(f"collection {head['chunks']} holds vectors of another dimension "
@@ -80,6 +79,7 @@ class MilvusStore:
             )
         self.manifest = manifest
         self.chunks_collection, self.pages_collection = head["chunks"], head["pages"]
+        self.late = late  # location and ocr, where the collection has them
         self.generation = int(head["generation"])
         self._live: dict[str, int] = {k: int(v) for k, v in manifest.backend.get("milvus", {}).get("live", {}).items()}
 
@@ -207,14 +207,14 @@ class MilvusStore:
             raise IndexCorruptError(f"chunk {exc} is missing from {self.chunks_collection}; rebuild with --rebuild") from None
 
     def hits(self, ranked: Sequence[tuple[int, float]]) -> list[Hit]:
-        rows = self._by_id([cid for cid, _ in ranked], ["source", "page", "heading", "start", "end", "text"])
+        rows = self._by_id([cid for cid, _ in ranked], ["source", "page", "heading", "start", "end", "text", *self.late])
         out = []
         for rank, (cid, score) in enumerate(ranked, start=1):
             r = rows.get(cid)
             if r is None:
                 raise IndexCorruptError(f"chunk {cid} is missing from {self.chunks_collection}; rebuild with --rebuild")
             out.append(Hit(rank, score, cid, r["source"], _page(r["page"]), r["heading"], int(r["start"]),
-                           int(r["end"]), r["text"]))
+                           int(r["end"]), r["text"], location=r.get("location", ""), ocr=bool(r.get("ocr", False))))
         return out
 
     def page_text(self, source: str, page: int | None) -> str | None:
@@ -239,13 +239,14 @@ class MilvusStore:
 
     def export(self, batch: int = 4096) -> Iterator[tuple[list[int], list[Chunk], np.ndarray]]:
         """Every live chunk with its id and stored vector, a batch at a time."""
-        fields = ["id", "source", "page", "heading", "start", "end", "text", "tokens", "gen", "vector"]
+        fields = ["id", "source", "page", "heading", "start", "end", "text", "tokens", "gen", "vector", *self.late]
         for rows in self._iterate(self.chunks_collection, fields, batch):
             if not rows:
                 continue
             rows.sort(key=lambda r: int(r["id"]))
             chunks = [Chunk(source=r["source"], page=_page(r["page"]), heading=r["heading"], start=int(r["start"]),
-                            end=int(r["end"]), text=r["text"], tokens=int(r["tokens"])) for r in rows]
+                            end=int(r["end"]), text=r["text"], tokens=int(r["tokens"]),
+                            location=r.get("location", ""), ocr=bool(r.get("ocr", False))) for r in rows]
             yield [int(r["id"]) for r in rows], chunks, np.asarray([r["vector"] for r in rows], dtype=np.float32)
 
     def pages(self) -> Iterator[Page]:
@@ -267,10 +268,8 @@ class MilvusBackend:
     def __init__(self, uri: str, prefix: str = "rag", token: str | None = None,
                  vectors: dict[str, Any] | None = None) -> None:
         if not uri.startswith(("http://", "https://", "tcp://", "grpc://")) and not uri.endswith(".db"):
-            raise ConfigError(
-                f"--milvus-uri {uri!r}: give a milvus-lite file ending in .db, or a server URL such as "
-                "http://localhost:19530"
-            )
+            raise ConfigError(f"--milvus-uri {uri!r}: give a milvus-lite file ending in .db, or a server URL "
+                              "such as http://localhost:19530")
         self.uri, self.prefix, self.token = uri, prefix, token
         self.vectors = vectors  # recorded for a migration to FAISS; Milvus itself needs none
         self.lite = uri.endswith(".db")

@@ -25,6 +25,10 @@ from ..manifest import Manifest
 from .milvus_connect import client, pymilvus
 
 TEXT_MAX = 65535  # VARCHAR's limit, in bytes
+LOCATION_MAX = 256
+# Chunk fields added after the first Milvus layout: collections made before them lack
+# them, so writers leave them out there and readers fill in their defaults.
+LATE_FIELDS = ("location", "ocr")
 INDEX = "AUTOINDEX"  # Milvus picks the vector index (HNSW on milvus-lite)
 LEASE_SECONDS = 6 * 3600  # how long a writer on another machine that died keeps the lock
 _LEASE_SETTLE = 1.0  # seconds between taking the lock on a server and checking it is still ours
@@ -181,6 +185,11 @@ class Connection:
         return Manifest.from_json(data, f"{self.meta} at {self.uri}")
 
     # -- data collections --------------------------------------------------------------
+    def late_fields(self, chunks: str) -> tuple[str, ...]:
+        """Which of LATE_FIELDS a chunks collection has (older ones have none)."""
+        have = {f["name"] for f in self.client.describe_collection(chunks)["fields"]}
+        return tuple(f for f in LATE_FIELDS if f in have)
+
     def create_data(self, chunks: str, pages: str, dim: int) -> None:
         module = pymilvus()
         DT = module.DataType
@@ -194,6 +203,8 @@ class Connection:
         for name in ("start", "end", "tokens", "gen"):
             s.add_field(name, DT.INT64)
         s.add_field("text", DT.VARCHAR, max_length=TEXT_MAX)
+        s.add_field("location", DT.VARCHAR, max_length=LOCATION_MAX)  # see LATE_FIELDS
+        s.add_field("ocr", DT.BOOL)
         s.add_field("terms", DT.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True, enable_match=True)
         s.add_field("sparse", DT.SPARSE_FLOAT_VECTOR)
         s.add_field("vector", DT.FLOAT_VECTOR, dim=dim)

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import IndexCorruptError, IndexLockedError, RagError
 from ..types import Chunk, Page, file_type
 from . import vector_index
-from .milvus_db import TEXT_MAX, Connection, failure, manifest_key, source_key, terms
+from .milvus_db import LATE_FIELDS, LOCATION_MAX, TEXT_MAX, Connection, failure, manifest_key, source_key, terms
 from ..manifest import Draft, FileRecord, Manifest
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,14 @@ class MilvusWriter:
             self.chunks_collection = f"{conn.prefix}_chunks_{self.generation:06d}"
             self.pages_collection = f"{conn.prefix}_pages_{self.generation:06d}"
             conn.create_data(self.chunks_collection, self.pages_collection, manifest.embedder.dim)
+            self.late = LATE_FIELDS
         else:
             self.chunks_collection, self.pages_collection = head["chunks"], head["pages"]
             for name in (self.chunks_collection, self.pages_collection):
                 self._client.load_collection(name)
                 # A writer killed before its commit left rows under this number; no reader saw them.
                 self._client.delete(name, filter=f"gen >= {self.generation}")
+            self.late = conn.late_fields(self.chunks_collection)
         self.draft = Draft(manifest)
         self.manifest: Manifest | None = None  # the committed manifest, once commit() ran
         self.draft.backend.update(generation=self.generation, store="milvus")
@@ -90,6 +92,8 @@ class MilvusWriter:
                 "page": -1 if c.page is None else int(c.page), "heading": c.heading[:2000], "start": int(c.start),
                 "end": int(c.end), "tokens": int(c.tokens), "gen": self.generation, "text": c.text,
                 "terms": terms(f"{c.heading}\n{c.text}")[:16000], "vector": v.tolist(),
+                **{name: value for name, value in (("location", c.location[:LOCATION_MAX]), ("ocr", c.ocr))
+                   if name in self.late},
             })
         self._insert(self.chunks_collection, rows)
         if self.lease is not None and time.monotonic() - self._renewed > 600:
