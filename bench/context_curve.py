@@ -40,7 +40,7 @@ def run(index: Index, items: list[dict], budget: int) -> dict:
     for item in items:
         started = time.perf_counter()
         first: list[float] = []
-        answer = index.ask(item["question"], on_token=lambda _p: first or first.append(time.perf_counter()))
+        answer = index.ask(item["question"], on_draft=lambda _p: first or first.append(time.perf_counter()))
         answers.append(answer)
         if answer.strategy != "abstain" and first:
             firsts.append(first[0] - started)

@@ -6,34 +6,59 @@ between abstaining, quoting the sources (extractive), the LLM's answer (llm), th
 answer plus the passages it leaves out (llm+quote), and the quotes instead of an answer
 the sources do not support (fallback). Nothing here retrieves, generates or times:
 rag/index.py does that and fills in the timings.
+
+The LLM's answer is shown only as far as the sources support it: a sentence they do
+not support, one that copies the prompt (its instructions, a source's header or fence)
+and one that restates the question are left out of `Answer.text` (a small model writes
+all three), and stay in `Answer.sentences`, marked unsupported with a reason, and in
+`Answer.draft`. The `show_unsupported` setting keeps them in the text, as written.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Sequence
 
-from .citations import citations_for, is_refusal
+from .citations import cited_numbers, citations_for, is_refusal, strip_citations
 from .config import Settings
-from .prompt import NOT_FOUND
-from .text import support
+from .prompt import NOT_FOUND, messages
+from .text import content_words, sentence_spans, support
 from .types import Answer, Hit, Sentence
 from .verify import SUPPORT_THRESHOLD, Extract, render, verify
 
+# Why `ask` declines to answer, in the order abstain_reason checks them; "model_refused":
+# the LLM read the sources and said they lack the answer.
+ABSTAIN_REASONS = ("no_hits", "missing_terms", "far", "not_covered", "model_refused")
+
+
+def abstain_reason(hits: Sequence[Hit], quotes: Extract, settings: Settings) -> str:
+    """Why the documents cannot answer, or "" when they may: nothing was retrieved, a name
+    or number of the question is in no source (asked about Mistral, the sources speak of
+    Llama), nothing is close enough to the question, or no passage covers what it asks.
+    Then `ask` says so without asking the LLM."""
+    if not hits:
+        return "no_hits"
+    if settings.check_terms and quotes.missing:
+        return "missing_terms"
+    if max(h.similarity or 0.0 for h in hits) < settings.min_score:
+        return "far"
+    if quotes.coverage < settings.min_coverage or not quotes.sentences:
+        return "not_covered"
+    return ""
+
 
 def should_abstain(hits: Sequence[Hit], quotes: Extract, settings: Settings) -> bool:
-    """Nothing close enough to answer from, no passage covers what the question asks, or
-    a name or number of the question is in no source (asked about Mistral, the sources
-    speak of Llama): then say so without asking the LLM."""
-    best = max((h.similarity or 0.0 for h in hits), default=0.0)
-    return (best < settings.min_score or quotes.coverage < settings.min_coverage
-            or bool(settings.check_terms and quotes.missing) or not quotes.sentences)
+    return bool(abstain_reason(hits, quotes, settings))
 
 
-def abstained(question: str, hits: Sequence[Hit], quotes: Extract, models: dict[str, str]) -> Answer:
+def abstained(
+    question: str, hits: Sequence[Hit], quotes: Extract, models: dict[str, str], reason: str = ""
+) -> Answer:
     """The refusal, with the closest chunks to look at."""
     return Answer(question, NOT_FOUND, False, (), (), tuple(hits), models, {}, strategy="abstain",
-                  coverage=quotes.coverage, missing=quotes.missing)
+                  coverage=quotes.coverage, missing=quotes.missing,
+                  abstain_reason=reason)
 
 
 def quoted(question: str, hits: Sequence[Hit], quotes: Extract, models: dict[str, str]) -> Answer:
@@ -52,24 +77,123 @@ def generated(
 ) -> Answer:
     """The answer to give once the LLM wrote `text` from the prompt's `sources`.
 
-    Every sentence is verified against the sources it cites. An answer no source supports
-    becomes the extractive one ("fallback", the LLM's text kept as the draft) when the
-    settings allow; the "grounded" strategy adds the passages the answer leaves out.
+    Every sentence is checked (`checked_sentences`); the answer keeps the supported ones,
+    as the LLM wrote them, or all of them with the `show_unsupported` setting. When none
+    is supported the answer is the extractive one ("fallback") if the settings allow,
+    else the LLM's text unchanged. The "grounded" strategy adds the passages the answer
+    leaves out. The LLM's whole text is kept as the draft.
     """
-    sentences = verify(text, sources)
-    refused = is_refusal(text)
-    if settings.fallback and not refused and not any(s.supported for s in sentences):
-        return replace(quoted(question, hits, quotes, models), strategy="fallback", draft=text)
-    strategy = "abstain" if refused else "llm"
-    if settings.strategy == "grounded" and not refused:
-        grounded = add_source_passages(text, sentences, quotes, hits, sources)
+    checked = checked_sentences(question, body := _fences_apart(text), sources)
+    common = dict(question=question, sources=tuple(sources), hits=tuple(hits), models=models, timings_ms={},
+                  draft=text, coverage=quotes.coverage, missing=quotes.missing)
+    if is_refusal(text):
+        return Answer(text=text, answerable=False, citations=citations_for(text, checked, sources),
+                      sentences=checked, strategy="abstain", abstain_reason="model_refused", **common)
+    kept = tuple(s for s in checked if s.supported)
+    if settings.fallback and not kept:
+        fallback = quoted(question, hits, quotes, models)
+        return replace(fallback, strategy="fallback", draft=text,
+                       sentences=(*_renumbered(checked, sources, hits), *fallback.sentences))
+    whole = settings.show_unsupported or not kept
+    shown, said = (text, checked) if whole else (supported_text(body, checked), kept)
+    strategy, everything = "llm", checked
+    if settings.strategy == "grounded":
+        grounded = add_source_passages(shown, checked, quotes, hits, sources)
         if grounded is not None:
-            (text, sentences), strategy = grounded, "llm+quote"
-    return Answer(
-        question=question, text=text, answerable=not refused, citations=citations_for(text, sentences, sources),
-        sources=tuple(sources), hits=tuple(hits), models=models, timings_ms={}, sentences=sentences,
-        strategy=strategy, coverage=quotes.coverage, missing=quotes.missing,
-    )
+            (shown, everything), strategy = grounded, "llm+quote"
+            said = (*said, *everything[len(checked):])
+    return Answer(text=shown, answerable=True, citations=citations_for(shown, said, sources),
+                  sentences=everything, strategy=strategy, **common)
+
+
+# Marks of the prompt copied into an answer: the user message's labels ("Question:",
+# "Sources:"), a source's header ("Source 4 (notes.txt):") and the fences around it.
+_ECHO = re.compile(r"^\W*(question|sources)\s*:|\bsource\s+\d+\s*\([^)]*\)\s*:|<<<|>>>", re.I)
+# The words of the fixed prompt (the rules and the user message around the sources): a
+# sentence made of little else repeats the instructions ("Answer in one to three
+# sentences, citing sources like [1].").
+_PROMPT_WORDS = frozenset(content_words(" ".join(m["content"] for m in messages("", []))))
+# Words that frame a restatement ("The answer to the question ... is") without adding to it.
+_FRAME_WORDS = frozenset({"question", "answer"})
+# A question opening with one of these is answered yes or no, often by restating it.
+_AUXILIARY = frozenset("is are was were am do does did can could will would shall should may might must has have had".split())
+
+
+def is_echo(sentence: str) -> bool:
+    """Whether an answer sentence copies the prompt instead of answering: its labels, a
+    source's header or fence, or mostly the words of its instructions."""
+    if _ECHO.search(sentence):
+        return True
+    said = content_words(sentence)
+    return len(said) >= 3 and len(said & _PROMPT_WORDS) >= 0.8 * len(said)
+
+
+def restates(question: str, sentence: str) -> bool:
+    """Whether an answer sentence only asks or repeats the question: it is itself a
+    question, or it adds no content word to the question's (except to a yes/no question,
+    which a restatement answers: "Is FAISS a library?" "FAISS is a library.")."""
+    if sentence.rstrip().endswith("?"):
+        return True
+    asked = content_words(question)
+    first = question.split()[0].lower() if question.split() else ""
+    return bool(asked) and first not in _AUXILIARY and not content_words(sentence) - asked - _FRAME_WORDS
+
+
+def checked_sentences(question: str, text: str, sources: Sequence[Hit]) -> tuple[Sentence, ...]:
+    """The answer's sentences, verified against their sources (rag/verify.py); those that
+    echo the prompt or restate the question are unsupported whatever their words, and
+    every unsupported one says why (`Sentence.reason`)."""
+    verified = verify(text, sources)
+    # verify() judges each sentence with content words, in order: their spans, to find
+    # the ones inside a source block the model copied ("Source 2 (a.md):\n<<<\n...\n>>>").
+    spans = [(a, b) for a, b in sentence_spans(text) if content_words(strip_citations(text[a:b]))]
+    copied = [m.span() for m in _COPIED.finditer(text)]
+    out = []
+    for i, s in enumerate(verified):
+        a, b = spans[i] if len(spans) == len(verified) else (0, 0)
+        inside = any(a < end and b > start for start, end in copied)
+        reason = ("echo" if inside or is_echo(s.text) else "question" if restates(question, s.text)
+                  else "" if s.supported else "unsupported")
+        out.append(replace(s, supported=not reason, reason=reason))
+    return tuple(out)
+
+
+_COPIED = re.compile(r"(?:\bsource\s+\d+\s*\([^)\n]*\)\s*:\s*)?<<<.*?(?:>>>|\Z)", re.I | re.S)
+
+
+def _fences_apart(text: str) -> str:
+    """The text with each line that is a source fence (`<<<`, `>>>`) set apart by blank
+    lines, so a fence copied from the prompt is not judged as part of the next sentence."""
+    return _FENCE_LINE.sub(lambda m: f"\n\n{m.group(1)}\n\n", text).strip()
+
+
+_FENCE_LINE = re.compile(r"^[ \t]*(<<<|>>>)[ \t]*$", re.M)
+
+
+def supported_text(text: str, checked: Sequence[Sentence]) -> str:
+    """The answer with only its supported sentences, as the LLM wrote them (citations in
+    place, a line break kept where it had one); a bare "[1]." stays with the sentence before it."""
+    good = {s.text for s in checked if s.supported}
+    spans = sentence_spans(text)
+    out, last = "", -1
+    for i, (a, b) in enumerate(spans):
+        bare = strip_citations(text[a:b])
+        keep = bare in good or (not content_words(bare) and cited_numbers(text[a:b]) and last == i - 1)
+        if keep:
+            gap = text[spans[i - 1][1]:a] if i else ""
+            out += ("\n" if "\n" in gap else " ") + text[a:b] if out else text[a:b]
+            last = i
+    return out
+
+
+def _renumbered(checked: Sequence[Sentence], sources: Sequence[Hit], hits: Sequence[Hit]) -> tuple[Sentence, ...]:
+    """Sentences citing the prompt's sources renumbered to their place among `hits` (the
+    sources of a fallback answer)."""
+    place = {h.chunk_id: n for n, h in enumerate(hits, start=1)}
+    number = {n: place[h.chunk_id] for n, h in enumerate(sources, start=1) if h.chunk_id in place}
+    return tuple(replace(s, citations=tuple(number[n] for n in s.citations if n in number),
+                         quotes=tuple(replace(q, id=number[q.id]) for q in s.quotes if q.id in number))
+                 for s in checked)
 
 
 def add_source_passages(

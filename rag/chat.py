@@ -145,9 +145,10 @@ class ChatSession:
         return standalone_query(text, [(t.question, t.answer) for t in self.turns])
 
     def ask(
-        self, text: str, on_token: Callable[[str], None] | None = None, extractive: bool = False
+        self, text: str, on_token: Callable[[str], None] | None = None, extractive: bool = False,
+        on_draft: Callable[[str], None] | None = None,
     ) -> "Answer":
-        """Answer a question or follow-up and remember the turn.
+        """Answer a question or follow-up and remember the turn (`on_token`, `on_draft`: as Index.ask).
 
         Raises:
             RagError: as Index.ask; the session is left as it was.
@@ -155,7 +156,7 @@ class ChatSession:
         query = self.query_for(text)
         answer = self.index.ask(
             text, on_token=on_token, where=self.where, extractive=extractive, history=self.history,
-            query=query if query != text else None,
+            query=query if query != text else None, on_draft=on_draft,
         )
         self.turns = [*self.turns, Turn(text, query, _plain(answer.text), answer.answerable)]
         self.turns = self.turns[-self.max_turns:]

@@ -177,7 +177,7 @@ def search(
         if as_json:
             show.print_json({"query": query, "hits": [h.to_dict() for h in hits]})
         else:
-            show.hits(hits)
+            show.hits(hits, settings.mode)
 
     _run(verbose, body, as_json)
 
@@ -192,8 +192,9 @@ def ask(
 ) -> None:
     """Answer a question from the documents, citing numbered sources.
 
-    The answer streams to stdout, then the verdict on each sentence and the sources.
-    Exit status 4 when the documents do not contain the answer.
+    The answer is checked against the sources before it is printed (on a terminal the
+    model's draft shows, dimmed, while it is written); then which source supports each
+    sentence, and the sources. Exit status 4 when the documents do not contain the answer.
     """
 
     def body() -> int:
@@ -205,14 +206,15 @@ def ask(
         extractive = settings.strategy == "extractive"
         index = Index.open(settings=settings)
         index.load_models(generator=not extractive)  # a bad --model fails before retrieval
-        answer = index.ask(question, on_token=None if as_json else show.token, where=Filter.parse(flags.where),
-                           extractive=extractive)
+        with show.Draft(not as_json and not settings.show_unsupported) as on_draft:
+            answer = index.ask(question, on_token=None if as_json else show.token, where=Filter.parse(flags.where),
+                               extractive=extractive, on_draft=on_draft)
         if as_json:
             show.print_json(answer.to_dict())
         else:
             show.out.print()
-            show.verdict(answer)
-            show.sources(answer)
+            show.verdict(answer, settings.show_unsupported)
+            show.sources(answer, mode=settings.mode)
         return 0 if answer.answerable else EXIT_NOT_ANSWERABLE
 
     _run(verbose, body, as_json)

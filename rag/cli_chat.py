@@ -61,7 +61,8 @@ def _command(line: str, session: "ChatSession", as_json: bool) -> bool:
         if session.last is None:
             show.err.print("no answer yet: ask a question first")
         else:
-            show.sources(session.last, to=show.err if as_json else show.out)  # stdout holds only JSON
+            show.sources(session.last, to=show.err if as_json else show.out,  # stdout holds only JSON
+                         mode=session.index.settings.mode)
     elif name == "/clear":
         session.clear()
         show.err.print("[dim]conversation cleared[/dim]")
@@ -85,8 +86,11 @@ def _turn(session: "ChatSession", question: str, extractive: bool, as_json: bool
         streamed.append(piece)
         show.token(piece)
 
+    show_unsupported = session.index.settings.show_unsupported
     try:
-        answer = session.ask(question, on_token=None if as_json else on_token, extractive=extractive)
+        with show.Draft(not as_json and not show_unsupported) as on_draft:
+            answer = session.ask(question, on_token=None if as_json else on_token, extractive=extractive,
+                                 on_draft=on_draft)
     except (RagError, KeyboardInterrupt) as exc:
         if streamed:
             show.out.print()
@@ -96,5 +100,5 @@ def _turn(session: "ChatSession", question: str, extractive: bool, as_json: bool
         show.print_json(answer.to_dict())
         return
     show.out.print()
-    show.verdict(answer)
+    show.verdict(answer, show_unsupported)
     show.chat_cites(answer)

@@ -99,6 +99,10 @@ class Settings:
     # the extractive answer's passages it does not already say) or "extractive"
     # (source sentences only, no model). Chosen by bench/answer_strategies.py.
     strategy: str = "grounded"
+    # Keep the LLM's sentences that its sources do not support (and echoes of the prompt,
+    # restatements of the question) in the answer, marked, instead of leaving them out
+    # (rag/answer.py); they are in the JSON's `sentences` and `llm_answer` either way.
+    show_unsupported: bool = False
     # From this many chunks a new index searches approximately (IVF) instead of exactly,
     # and its vectors are kept as float32 or float16; both are recorded in the manifest
     # when an index is created and kept by later ingests (rag/stores/vector_index.py).

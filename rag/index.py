@@ -122,11 +122,17 @@ class Index:
         extractive: bool = False,
         history: Sequence[tuple[str, str]] = (),
         query: str | None = None,
+        on_draft: Callable[[str], None] | None = None,
     ) -> Answer:
         """Retrieve, prompt the LLM and return its answer with the sources it cites.
 
         Args:
-            on_token: called with each piece of the answer as it is generated.
+            on_token: called with the pieces of the answer (`Answer.text`). With the
+                `show_unsupported` setting the LLM's pieces come as they are generated
+                (then any passages added); otherwise the answer comes in one piece once
+                checked, since sentences the sources do not support are left out of it.
+            on_draft: called with each piece the LLM generates, as it is generated,
+                whatever the answer keeps of it (to show progress, or time the first token).
             extractive: answer with the best-matching source sentences, without the LLM.
             history: earlier (question, answer) turns of a chat, oldest first; the
                 newest that fit the context budget after the sources go in the prompt.
@@ -142,31 +148,35 @@ class Index:
         t1 = t2 = time.perf_counter()
         models = {"embedder": self.store.manifest.embedder.name, "llm": "" if extractive else self.generator.name}
         quotes = extract(asked, hits, idf=self.idf(asked))
-        if policy.should_abstain(hits, quotes, self.settings):
-            answer = policy.abstained(question, hits, quotes, models)
+        reason = policy.abstain_reason(hits, quotes, self.settings)
+        if reason:
+            answer = policy.abstained(question, hits, quotes, models, reason)
         elif extractive:
             answer = policy.quoted(question, hits, quotes, models)
         else:
             prompt = self.prompt(question, hits, history)
-            text = self._generate(prompt, on_token)
+            live = on_token if self.settings.show_unsupported else None
+            text = self._generate(prompt, live, on_draft)
             t2 = time.perf_counter()
             answer = policy.generated(question, text, prompt.sources, hits, quotes, models, self.settings)
-            if on_token and answer.strategy == "llm+quote":
-                on_token(answer.text[len(text):])  # the passages added after the streamed answer
-            on_token = None  # the rest was streamed as it was written
+            if live:
+                if answer.strategy == "llm+quote":
+                    live(answer.text[len(text):])  # the passages added after the streamed answer
+                on_token = None  # the rest was streamed as it was written
         if on_token:
             on_token(answer.text)
         timings = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
                    "total": (time.perf_counter() - t0) * 1000}
         return replace(answer, timings_ms=timings)
 
-    def _generate(self, prompt: Prompt, on_token: Callable[[str], None] | None) -> str:
+    def _generate(self, prompt: Prompt, *callbacks: Callable[[str], None] | None) -> str:
         s = self.settings
         pieces: list[str] = []
         for piece in self.generator.stream(prompt.text, s.max_answer_tokens, s.temperature, s.context_tokens):
             pieces.append(piece)
-            if on_token:
-                on_token(piece)
+            for call in callbacks:
+                if call:
+                    call(piece)
         return "".join(pieces).strip()
 
     def close(self) -> None:

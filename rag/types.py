@@ -214,6 +214,7 @@ class IngestReport:
     chunks_from_cache: int = 0  # of chunks_embedded, those whose vector the embedding cache held
     seconds: float = 0.0
     index_dir: str = ""
+    skipped: dict[str, int] = field(default_factory=dict)  # files no loader reads, by suffix
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -230,6 +231,7 @@ class IngestReport:
             "chunks_embedded": self.chunks_embedded,
             "chunks_from_cache": self.chunks_from_cache,
             "index_dir": self.index_dir,
+            "skipped": dict(self.skipped),
             "paths": {
                 "added": list(self.added),
                 "updated": list(self.updated),

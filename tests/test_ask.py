@@ -60,7 +60,9 @@ def test_unsupported_llm_answer_falls_back_to_quotes(index: Index):
     assert answer.answerable and "Cats sleep most of the day and purr when content." in answer.text
     assert [c.hit.source for c in answer.citations if c.valid] == ["cats.md"]
     assert answer.to_dict()["llm_answer"] == EchoGenerator.ANSWER
-    assert all(s.supported for s in answer.sentences)
+    # the model's sentence is kept, unsupported, before the quotes that replaced it
+    assert [(s.text, s.supported, s.reason) for s in answer.sentences][0] == ("The sources say so .", False, "unsupported")
+    assert all(s.supported for s in answer.sentences[1:]) and len(answer.sentences) > 1
 
 
 def test_grounded_answer_adds_the_best_passage_the_model_left_out(index: Index):

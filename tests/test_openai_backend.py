@@ -290,7 +290,7 @@ def test_index_ask_streams_through_the_server(tmp_path: Path, server: FakeServer
         "llm_model_name": "m", "min_score": 0.0, "fallback": False, "strategy": "llm",
     })
     pieces: list[str] = []
-    answer = Index.open(settings=settings, embedder=HashEmbedder()).ask("Why do cats purr?", on_token=pieces.append)
+    answer = Index.open(settings=settings, embedder=HashEmbedder()).ask("Why do cats purr?", on_draft=pieces.append)
     assert pieces == ["Hel", "lo [1]."] and answer.text == "Hello [1]."
     assert answer.models["llm"] == f"openai:m@{server.url}"
     sent = server.requests[-1]["json"]["messages"]
