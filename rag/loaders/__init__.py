@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Mapping, Protocol
 
 from ..errors import LoaderError
 from ..types import Page
-from . import html, pdf, text
+from . import epub, html, office, opendoc, pdf, sheets, text
 from .html import html_to_text
 from .text import REPAIRED_NOTE, SEGMENT_BYTES, STREAM_BYTES, decode_text, read_error_reason
 
@@ -54,6 +54,10 @@ FAMILIES = (
     Family("text", text.KINDS, text.read),
     Family("HTML", html.KINDS, html.read),
     Family("PDF", pdf.KINDS, pdf.read, timed=True),
+    Family("Office", office.KINDS, office.read, timed=True),
+    Family("OpenDocument", opendoc.KINDS, opendoc.read, timed=True),
+    Family("spreadsheet", sheets.KINDS, sheets.read),  # streamed: bounded memory, row caps
+    Family("EPUB", epub.KINDS, epub.read, timed=True),
 )
 _BY_SUFFIX = {suffix: family for family in FAMILIES for suffix in family.kinds}
 SUPPORTED_SUFFIXES = frozenset(_BY_SUFFIX)
