@@ -20,7 +20,7 @@ def load_corpus() -> list:
     from rag.discover import discover
     from rag.loaders import load
 
-    inputs, _ = discover([CORPUS])
+    inputs = discover([CORPUS]).inputs
     pages = []
     for item in inputs:
         pages.extend(load(item.path, item.source)[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -107,6 +108,8 @@ def ingest_summary(report: "IngestReport") -> None:
         ("of them from the cache", report.chunks_from_cache),
         ("files in index", report.files), ("chunks in index", report.chunks),
         ("seconds", f"{report.seconds:.1f}"),
+        ("skipped (unsupported)", ", ".join(f"{n} {suffix or 'without suffix'}"
+                                            for suffix, n in report.skipped.items())),
     ):
         if value or label in always:
             table.add_row(label, str(value))
@@ -206,8 +209,9 @@ class Draft:
 def refusal(answer: "Answer") -> str:
     """Why `ask` did not answer, in a user's words."""
     reason = answer.abstain_reason
-    if reason == "missing_terms":
-        return f"No document mentions {', '.join(answer.missing)}."
+    if reason == "missing_terms":  # the terms as the question wrote them ("GPT-4", not "gpt-4")
+        written = {w.lower(): w for w in re.findall(r"[\w.+/-]*\w", answer.question)}
+        return f"No document mentions {', '.join(written.get(t, t) for t in answer.missing)}."
     if reason == "far":
         best = max((h.similarity or 0.0 for h in answer.hits), default=0.0)
         return (f"Nothing in the documents is close to the question (the closest passage has a similarity "
@@ -252,8 +256,9 @@ def verdict(answer: "Answer", show_unsupported: bool = False) -> None:
             if s.supported or whole:
                 out.print(f"  {_mark(s)}: {escape(snippet(s.text, 100))}")
         if left_out and not whole:
-            err.print(f"[dim]{len(left_out)} sentence(s) of the model's answer left out: the sources do not "
-                      "support them (--show-unsupported shows them).[/dim]")
+            n = len(left_out)
+            err.print(f"[dim]{n} sentence{'s' if n > 1 else ''} of the model's answer left out: the sources do not "
+                      f"support {'them' if n > 1 else 'it'} (--show-unsupported shows them).[/dim]")
     elif answer.strategy == "abstain" and refusal(answer):
         out.print(f"[yellow]{escape(refusal(answer))}[/yellow]")
 

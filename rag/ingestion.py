@@ -98,15 +98,15 @@ def ingest(
     started = time.perf_counter()
     settings = settings_for(settings, index_dir)
     paths = list(paths)
-    inputs, roots = discover(paths, include, exclude)
-    if not inputs:
+    found = discover(paths, include, exclude)
+    if not found.inputs:
         looked = " ".join(sorted(SUPPORTED_SUFFIXES))
         raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {looked})")
     backend = backend_for(settings)
     with transaction(backend) as tx:
-        plan = _plan(inputs, roots, settings, backend, embedder, rebuild)
+        plan = _plan(found.inputs, found.roots, settings, backend, embedder, rebuild)
         report = _apply(plan, tx, settings, embedder, passwords, rebuild, progress)
-    return replace(report, seconds=time.perf_counter() - started)
+    return replace(report, seconds=time.perf_counter() - started, skipped=found.skipped)
 
 
 def _sha256(path: Path) -> str:

@@ -213,3 +213,17 @@ def test_a_file_that_cannot_be_hashed_is_reported_in_the_loaders_words(tmp_path:
     report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
     assert [(f.path, f.reason) for f in report.failed] == [("secret.txt", "permission denied")]
     assert report.added == ("open.txt",)
+
+
+def test_unsupported_files_are_counted_by_suffix_not_skipped_silently(tmp_path: Path, hash_models):
+    docs = folder(tmp_path / "docs", {"a.md": "Alpha words.\n", "plan.dwg": b"\x00\x01", "b.DWG": b"\x02",
+                                      "notes": "no suffix", "drafts/c.xyz": "x", ".hidden.dwg": b"\x03"})
+    report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
+    assert report.added == ("a.md",)
+    assert report.skipped == {"": 1, ".dwg": 2, ".xyz": 1} == report.to_dict()["skipped"]
+    excluded = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder(), exclude=["*.dwg"])
+    # What an exclude pattern hides is not "skipped" (globs are case-sensitive: b.DWG stays).
+    assert excluded.skipped == {"": 1, ".dwg": 1, ".xyz": 1}
+    result = runner.invoke(app, ["ingest", str(docs), "--index-dir", str(tmp_path / "cli-idx")])
+    assert result.exit_code == 0, result.stderr
+    assert "skipped (unsupported)" in result.stdout and "2 .dwg" in result.stdout
