@@ -88,10 +88,10 @@ def table_paragraphs(rows: Iterable[Sequence[object]]) -> list[str]:
 
 @dataclass
 class Budget:
-    """What is left of one file's row and character allowance (shared by its sheets)."""
+    """What one file's sheets have read so far, against MAX_ROWS and MAX_CHARS."""
 
-    rows: int = MAX_ROWS
-    chars: int = MAX_CHARS
+    rows: int = 0  # read so far
+    chars: int = 0
     spent: bool = False
 
 
@@ -108,16 +108,16 @@ def sheet_pages(
     parts: list[str] = []
     size = offset = 0
     for row in rows:
-        if budget.rows <= 0 or budget.chars <= 0:
+        if budget.rows >= MAX_ROWS or budget.chars >= MAX_CHARS:
             budget.spent = True
-            notes.append(f"{location or 'file'}: stopped after {MAX_ROWS - budget.rows:,} rows / "
-                         f"{MAX_CHARS - budget.chars:,} characters; the rest of the file is not indexed")
+            notes.append(f"{location or 'file'}: stopped after {budget.rows:,} rows ({budget.chars:,} characters); "
+                         "the rest of the file is not indexed")
             break
-        budget.rows -= 1
+        budget.rows += 1
         for paragraph in table.row(row):
             parts.append(paragraph)
             size += len(paragraph) + 2
-            budget.chars -= len(paragraph) + 2
+            budget.chars += len(paragraph) + 2
         if size >= SEGMENT_CHARS:
             text = heading + "\n\n".join(parts) + "\n"
             yield Page(source=source, page=page, text=text, kind="markdown", offset=offset, location=location)
