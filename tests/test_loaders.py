@@ -88,12 +88,12 @@ def test_whitespace_only_file_is_an_error(tmp_path):
 
 def test_unsupported_suffix_and_missing_file(tmp_path):
     with pytest.raises(LoaderError, match="unsupported"):
-        load_one(tmp_path / "a.docx")
+        load_one(tmp_path / "a.dwg")
     with pytest.raises(LoaderError) as info:
         load_one(tmp_path / "gone.txt")
     assert info.value.path == "gone.txt"
     assert is_supported(Path("A.PDF")) and is_supported(Path("x.Markdown"))
-    assert not is_supported(Path("x.docx"))
+    assert not is_supported(Path("x.dwg"))
 
 
 # --- HTML --------------------------------------------------------------------

@@ -130,7 +130,7 @@ def test_bad_file_is_reported_and_good_ones_stored(tmp_path):
     docs = make_folder(tmp_path / "docs")
     (docs / "empty.txt").write_bytes(b"")
     (docs / "binary.txt").write_bytes(b"abc\x00def")
-    (docs / "ignored.docx").write_bytes(b"not supported, not looked at")
+    (docs / "ignored.dwg").write_bytes(b"not supported, not looked at")
     (docs / ".hidden.md").write_text("# Hidden\n\nNever indexed.\n")
     s = settings(tmp_path)
     report = ingest([docs], settings=s, embedder=HashEmbedder())
@@ -248,7 +248,7 @@ def test_missing_input_and_no_documents(tmp_path):
     with pytest.raises(RagError, match="no such file"):
         ingest([tmp_path / "missing"], settings=s, embedder=HashEmbedder())
     (tmp_path / "nothing").mkdir()
-    (tmp_path / "nothing" / "x.docx").write_bytes(b"x")
+    (tmp_path / "nothing" / "x.dwg").write_bytes(b"x")
     with pytest.raises(RagError, match="no supported documents"):
         ingest([tmp_path / "nothing"], settings=s, embedder=HashEmbedder())
 
