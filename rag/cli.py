@@ -14,9 +14,9 @@ import typer
 
 from .cli_options import (  # noqa: F401  (the EXIT_* codes are part of rag.cli's interface)
     EXIT_ERROR, EXIT_FILES_FAILED, EXIT_INTERRUPTED, EXIT_NOT_ANSWERABLE, AnswerFlags, BaseUrl, ChunkOverlap,
-    ChunkTokens, Command, ContextTokens, EmbedModel, EvalIndexDir, Exclude, Include, IndexDir, Json, Llm, LlmModel,
-    MilvusCollection, MilvusUri, Mode, Model, PdfPassword, QaFile, Quiet, Rebuild, Split, Store, Strategy, TopK,
-    Verbose, Where, Workers, answer_flags, settings_from,
+    ChunkTokens, Command, ContextTokens, EmbedModel, EvalIndexDir, Exclude, Include, Json, Llm, LlmModel, Mode,
+    Model, PdfPassword, PlaceFlags, QaFile, Quiet, Rebuild, Split, Strategy, TopK, Verbose, Where, Workers, grouped,
+    settings_from,
 )
 
 app = typer.Typer(
@@ -50,12 +50,10 @@ def _run(verbose: bool, fn: Callable[[], int | None], as_json: bool = False) -> 
 
 
 @app.command(cls=Command)
+@grouped
 def ingest(
     paths: Annotated[List[Path], typer.Argument(metavar="PATH", help="Files and folders to ingest (folders recursively).")],
-    index_dir: IndexDir = None,
-    store: Store = None,
-    milvus_uri: MilvusUri = None,
-    milvus_collection: MilvusCollection = None,
+    place: PlaceFlags,
     embed_model: EmbedModel = None,
     chunk_tokens: ChunkTokens = None,
     chunk_overlap: ChunkOverlap = None,
@@ -78,10 +76,8 @@ def ingest(
         from . import cli_render as show
         from .pipeline import ingest as run_ingest
 
-        settings = settings_from(
-            index_dir=index_dir, store=store, milvus_uri=milvus_uri, milvus_collection=milvus_collection,
-            embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, workers=workers,
-        )
+        settings = place.settings(
+            embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, workers=workers)
         with show.progress(quiet) as on_progress:
             report = run_ingest(
                 paths, settings=settings, passwords=pdf_password, rebuild=rebuild, progress=on_progress,
@@ -97,11 +93,9 @@ def ingest(
 
 
 @app.command("list", cls=Command)
+@grouped
 def list_files(
-    index_dir: IndexDir = None,
-    store: Store = None,
-    milvus_uri: MilvusUri = None,
-    milvus_collection: MilvusCollection = None,
+    place: PlaceFlags,
     as_json: Json = False,
     verbose: Verbose = False,
 ) -> None:
@@ -111,21 +105,18 @@ def list_files(
         from . import cli_render as show
         from .inventory import list_index
 
-        found = list_index(settings_from(
-            index_dir=index_dir, store=store, milvus_uri=milvus_uri, milvus_collection=milvus_collection))
+        found = list_index(place.settings())
         show.print_json(found.to_dict()) if as_json else show.listing(found)
 
     _run(verbose, body, as_json)
 
 
 @app.command(cls=Command)
+@grouped
 def remove(
     paths: Annotated[List[str], typer.Argument(
         metavar="PATH", help="Files or folders to take out (as `rag list` shows them, or on disk).")],
-    index_dir: IndexDir = None,
-    store: Store = None,
-    milvus_uri: MilvusUri = None,
-    milvus_collection: MilvusCollection = None,
+    place: PlaceFlags,
     as_json: Json = False,
     verbose: Verbose = False,
 ) -> None:
@@ -135,8 +126,7 @@ def remove(
         from . import cli_render as show
         from .inventory import remove as run_remove
 
-        removed = run_remove(paths, settings_from(
-            index_dir=index_dir, store=store, milvus_uri=milvus_uri, milvus_collection=milvus_collection))
+        removed = run_remove(paths, place.settings())
         if as_json:
             show.print_json({"removed": removed})
         else:
@@ -146,13 +136,12 @@ def remove(
 
 
 @app.command(cls=Command)
+@grouped
 def search(
     query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for.")],
+    *,
     k: TopK = None,
-    index_dir: IndexDir = None,
-    store: Store = None,
-    milvus_uri: MilvusUri = None,
-    milvus_collection: MilvusCollection = None,
+    place: PlaceFlags,
     embed_model: EmbedModel = None,
     mode: Mode = None,
     where: Where = [],
@@ -169,10 +158,7 @@ def search(
         from .index import Index  # not rag.pipeline: its ingest and eval imports cost a search ~75 ms
         from .types import Where as Filter
 
-        settings = settings_from(
-            index_dir=index_dir, store=store, milvus_uri=milvus_uri, milvus_collection=milvus_collection,
-            embed_model=embed_model, k=k, mode=mode,
-        )
+        settings = place.settings(embed_model=embed_model, k=k, mode=mode)
         hits = Index.open(settings=settings).search(query, settings.top_k, where=Filter.parse(where))
         if as_json:
             show.print_json({"query": query, "hits": [h.to_dict() for h in hits]})
@@ -183,7 +169,7 @@ def search(
 
 
 @app.command(cls=Command)
-@answer_flags
+@grouped
 def ask(
     question: Annotated[str, typer.Argument(metavar="QUESTION", help="The question to answer from the documents.")],
     flags: AnswerFlags,
@@ -221,7 +207,7 @@ def ask(
 
 
 @app.command(cls=Command)
-@answer_flags
+@grouped
 def chat(
     flags: AnswerFlags,
     as_json: Annotated[bool, typer.Option(
@@ -303,14 +289,11 @@ def eval_command(
 
 
 @app.command(cls=Command)
+@grouped
 def migrate(
     to: Annotated[str, typer.Option(
         "--to", metavar="faiss|milvus", help="The backend to copy the index into (required).")],
-    index_dir: IndexDir = None,
-    store: Annotated[Optional[str], typer.Option(
-        "--store", metavar="faiss|milvus", help="The backend the index is in now (env RAG_STORE; default faiss).")] = None,
-    milvus_uri: MilvusUri = None,
-    milvus_collection: MilvusCollection = None,
+    place: PlaceFlags,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite an index already at the destination.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Json = False,
@@ -325,8 +308,7 @@ def migrate(
         from . import cli_render as show
         from .migrate import migrate as run_migrate
 
-        settings = settings_from(
-            index_dir=index_dir, store=store, milvus_uri=milvus_uri, milvus_collection=milvus_collection)
+        settings = place.settings()
         with show.progress(quiet) as on_progress:
             report = run_migrate(settings, to, replace=replace, progress=on_progress)
         if as_json:

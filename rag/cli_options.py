@@ -2,9 +2,10 @@
 the settings they build, how the help shows them, and the exit codes.
 
 Each flag is a `typing.Annotated` alias (`k: TopK = None`), so a command's signature
-reads as its list of flags. The ones `ask` and `chat` share are grouped in
-`AnswerFlags`; `answer_flags` puts that group's flags into a command's signature and
-hands the command one `AnswerFlags` value. `settings_from` is the one place where flag
+reads as its list of flags. Flags several commands share are grouped in frozen
+dataclasses (`PlaceFlags`: where the index lives; `AnswerFlags`: what `ask` and `chat`
+take); `grouped` puts a group's flags into a command's signature and hands the command
+one value of the group. `settings_from` is the one place where flag
 names become setting names (`--model` is `llm_model`, `--extractive` is
 `strategy="extractive"`).
 
@@ -144,6 +145,24 @@ def settings_from(extractive: bool = False, **flags: Any) -> "Settings":
     return Settings.load(overrides)
 
 
+def _values(group: Any, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {f.name: getattr(group, f.name) for f in dataclasses.fields(group) if f.name not in leave_out}
+
+
+@dataclass(frozen=True)
+class PlaceFlags:
+    """Where the index lives: the flags of every command that opens one."""
+
+    index_dir: IndexDir = None
+    store: Store = None
+    milvus_uri: MilvusUri = None
+    milvus_collection: MilvusCollection = None
+
+    def settings(self, **more: Any) -> "Settings":
+        """Settings with these flags and `more` (other flags by name, as settings_from takes them)."""
+        return settings_from(**_values(self), **more)
+
+
 @dataclass(frozen=True)
 class AnswerFlags:
     """The flags of `ask` and `chat`: retrieval, the generator and the answer policy."""
@@ -170,33 +189,40 @@ class AnswerFlags:
     embed_model: EmbedModel = None
 
     def settings(self) -> "Settings":
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "where"}
-        return settings_from(**values)
+        return settings_from(**_values(self, leave_out=("where",)))
 
 
-def answer_flags(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give `command` the flags of AnswerFlags in place of its `flags: AnswerFlags` parameter.
+FLAG_GROUPS = (PlaceFlags, AnswerFlags)
+
+
+def grouped(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give `command` the flags of each flag group it takes (`place: PlaceFlags`,
+    `flags: AnswerFlags`) in place of that parameter.
 
     Typer reads a command's flags from its signature, so the wrapper shows Typer the
-    command's signature with that one parameter replaced by one per AnswerFlags field,
-    and gathers those back into an AnswerFlags value when the command runs.
+    command's signature with each such parameter replaced by one per field of the group,
+    and gathers those back into one group value when the command runs.
     """
     keyword = inspect.Parameter.KEYWORD_ONLY  # Typer passes every parameter by name
-    group_hints = get_type_hints(AnswerFlags, include_extras=True)
-    group = [
-        inspect.Parameter(f.name, keyword, annotation=group_hints[f.name],
-                          default=[] if f.default is dataclasses.MISSING else f.default)
-        for f in dataclasses.fields(AnswerFlags)
-    ]
     hints = get_type_hints(command, include_extras=True)
+    groups = {name: hint for name, hint in hints.items() if hint in FLAG_GROUPS}
     params: list[inspect.Parameter] = []
     for p in inspect.signature(command).parameters.values():
-        params += group if p.name == "flags" else [p.replace(kind=keyword, annotation=hints.get(p.name, p.annotation))]
+        if p.name not in groups:
+            params.append(p.replace(kind=keyword, annotation=hints.get(p.name, p.annotation)))
+            continue
+        field_hints = get_type_hints(groups[p.name], include_extras=True)
+        params += [
+            inspect.Parameter(f.name, keyword, annotation=field_hints[f.name],
+                              default=[] if f.default is dataclasses.MISSING else f.default)
+            for f in dataclasses.fields(groups[p.name])
+        ]
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
-        flags = AnswerFlags(**{p.name: kwargs.pop(p.name) for p in group if p.name in kwargs})
-        return command(flags=flags, **kwargs)
+        for name, group in groups.items():
+            kwargs[name] = group(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(group)})
+        return command(**kwargs)
 
     wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
