@@ -86,8 +86,8 @@ def generated(
     checked = checked_sentences(question, body := _fences_apart(text), sources)
     common = dict(question=question, sources=tuple(sources), hits=tuple(hits), models=models, timings_ms={},
                   draft=text, coverage=quotes.coverage, missing=quotes.missing)
-    if is_refusal(text):
-        return Answer(text=text, answerable=False, citations=citations_for(text, checked, sources),
+    if is_refusal(text):  # in the policy's words (the model's may be empty or rambling): they are the draft
+        return Answer(text=NOT_FOUND, answerable=False, citations=citations_for(text, checked, sources),
                       sentences=checked, strategy="abstain", abstain_reason="model_refused", **common)
     kept = tuple(s for s in checked if s.supported)
     if settings.fallback and not kept:

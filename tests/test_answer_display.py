@@ -133,6 +133,8 @@ def test_an_abstention_says_why(make_index, question, settings, reason):
     assert answer.to_dict()["abstain_reason"] == reason
 
 
-def test_a_model_that_refuses_is_an_abstention_with_its_reason(make_index):
-    answer = make_index(NOT_FOUND).ask(QUESTION)
-    assert not answer.answerable and answer.abstain_reason == "model_refused" and answer.text == NOT_FOUND
+@pytest.mark.parametrize("says", [NOT_FOUND, "", "I cannot find that in the sources, sorry."])
+def test_a_model_that_refuses_is_an_abstention_with_its_reason(make_index, says: str):
+    answer = make_index(says).ask(QUESTION)
+    assert not answer.answerable and answer.abstain_reason == "model_refused"
+    assert answer.text == NOT_FOUND and answer.draft == says

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from rag import Settings
 from rag.pipeline import Index, ingest
-from rag.cli import EXIT_ERROR, app
+from rag.cli import EXIT_ERROR, EXIT_NOT_ANSWERABLE, app
 from rag.cli_options import settings_from
 
 runner = CliRunner()
@@ -83,7 +83,7 @@ def test_extractive_flag_and_strategy_are_one_setting(monkeypatch):
     monkeypatch.setenv("RAG_STRATEGY", "llm")
     assert settings_from().strategy == "llm" and settings_from(extractive=True).strategy == "extractive"
     names = settings_from(k=3, model="m.gguf", llm_model="served", max_tokens=9, llm="llama.cpp")
-    assert (names.top_k, names.llm_model, names.llm_model_name, names.max_answer_tokens) == (3, "m.gguf", "served", 9)
+    assert (names.top_k, names.gguf_path, names.server_model, names.max_answer_tokens) == (3, "m.gguf", "served", 9)
 
 
 @pytest.mark.parametrize("args", [
@@ -278,3 +278,101 @@ def test_chat_json_error_before_the_first_turn(tmp_path: Path):
     result = runner.invoke(app, ["chat", "--index-dir", str(tmp_path / "nowhere"), "--json"], input="hello?\n")
     assert result.exit_code == EXIT_ERROR and "no index at" in result.stderr
     assert json.loads(result.stdout)["error"]["type"] == "IndexNotFoundError"
+
+
+# --- what `rag ask` and `rag search` print, with fakes ----------------------------------
+
+class _Writes(EchoGenerator):
+    """Answers every prompt with `text`, as a small model might."""
+
+    text = ""
+
+    def stream(self, prompt, max_tokens, temperature, n_ctx):  # type: ignore[no-untyped-def]
+        yield self.text
+
+
+@pytest.fixture
+def ask_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Runs `rag` on a small index with the fakes; the model writes what the test gives it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cats.md").write_text("# Cats\n\nCats sleep most of the day and purr when content.\n")
+    (docs / "stars.txt").write_text("Stars fuse hydrogen into helium in their cores. Cats like stars.\n")
+    ingest([docs], settings=Settings.load({"index_dir": tmp_path / "idx"}), embedder=HashEmbedder())
+    real_open = Index.open.__func__  # type: ignore[attr-defined]
+
+    def fake_open(cls, index_dir=None, settings=None, embedder=None, generator=None):  # type: ignore[no-untyped-def]
+        return real_open(cls, index_dir, settings, HashEmbedder(), _Writes())
+
+    monkeypatch.setattr(Index, "open", classmethod(fake_open))
+
+    def run(*args: str, writes: str = "", env: dict[str, str] | None = None):
+        _Writes.text = writes
+        return runner.invoke(app, [*args, "--index-dir", str(tmp_path / "idx")], env=env)
+
+    return run
+
+
+DRAFT = ("Question: Why do cats purr when content?\n"
+         "Cats sleep most of the day and purr when content [1]. Dogs can fly over the moon [1].")
+
+
+def test_ask_prints_only_what_the_sources_support(ask_index):
+    result = ask_index("ask", CATS_Q, "--min-score", "0.2", "--strategy", "llm", writes=DRAFT)
+    assert result.exit_code == 0, result.stderr
+    answer = result.stdout.partition("\nSources\n")[0]
+    assert "Cats sleep most of the day and purr when content [1]." in answer
+    assert "Dogs can fly" not in result.stdout and "Question:" not in result.stdout
+    assert "2 sentences of the model's answer left out" in result.stderr and "--show-unsupported" in result.stderr
+
+
+@pytest.mark.parametrize("how", [["--show-unsupported"], []])
+def test_show_unsupported_prints_them_marked_in_plain_words(ask_index, how: list[str]):
+    env = None if how else {"RAG_SHOW_UNSUPPORTED": "1"}
+    result = ask_index("ask", CATS_Q, "--min-score", "0.2", "--strategy", "llm", *how, writes=DRAFT, env=env)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(DRAFT), "the model's answer as it wrote it"
+    assert "NOT SUPPORTED ([1] does not say this): Dogs can fly" in result.stdout
+    assert "NOT SUPPORTED (it copies the prompt, not the sources): Question:" in result.stdout
+    assert "supported by [1]: Cats sleep" in result.stdout and "by no source" not in result.stdout
+
+
+def test_ask_json_keeps_the_left_out_sentences(ask_index):
+    result = ask_index("ask", CATS_Q, "--min-score", "0.2", "--strategy", "llm", "--json", writes=DRAFT)
+    data = json.loads(result.stdout)
+    assert data["answer"] == "Cats sleep most of the day and purr when content [1]." and data["llm_answer"] == DRAFT
+    assert [(s["supported"], s["reason"]) for s in data["sentences"]] == [
+        (False, "echo"), (True, None), (False, "unsupported")]
+
+
+def test_an_unsupported_answer_is_replaced_by_the_sources_words(ask_index):
+    result = ask_index("ask", CATS_Q, "--min-score", "0.2", writes="Dogs can fly [1].")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Cats sleep most of the day and purr when content. [1]")
+    assert "Dogs can fly" not in result.stdout and "not supported by the sources" in result.stderr
+
+
+@pytest.mark.parametrize("question, flags, writes, why", [
+    ("Why do dogs purr on Jupiter?", ["--min-score", "0.2"], "", "No document mentions Jupiter."),
+    ("quantum chromodynamics lattice gauge", [], "", "Nothing in the documents is close to the question"),
+    ("Why do cats purr when content at night?", ["--min-score", "0.2", "--min-coverage", "1"], "",
+     "No passage answers it"),
+    (CATS_Q, ["--min-score", "0.2"], "", "found no answer in them"),
+])
+def test_a_refusal_says_why(ask_index, question: str, flags: list[str], writes: str, why: str):
+    result = ask_index("ask", question, *flags, writes=writes)
+    assert result.exit_code == EXIT_NOT_ANSWERABLE, result.stderr
+    assert result.stdout.startswith("The documents do not contain the answer.")
+    assert why in result.stdout and "too far" not in result.stdout
+
+
+def test_lists_show_the_score_they_are_ranked_by(ask_index):
+    result = ask_index("search", "cats stars", "--mode", "lexical")
+    assert result.exit_code == 0, result.stderr
+    ranked = [float(m) for m in re.findall(r"^\d+\. lexical (-?[\d.]+) · cosine [\d.]+ ", result.stdout, re.M)]
+    assert len(ranked) == 2 and ranked == sorted(ranked, reverse=True)
+    dense = ask_index("search", "cats stars", "--mode", "dense").stdout
+    assert re.search(r"^1\. cosine [\d.]+  ", dense, re.M) and "· cosine" not in dense
+    answer = ask_index("ask", CATS_Q, "--min-score", "0.2", writes="Cats sleep most of the day and purr when content.")
+    assert re.search(r"\[1\] cats\.md \(hybrid [\d.]+ · cosine [\d.]+; the answer repeats it, uncited\)", answer.stdout)
+    assert "matched" not in answer.stdout
