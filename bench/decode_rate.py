@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
     settings = Settings.load({"llm_model": args.model})
-    gen = LlamaCppGenerator(settings.llm_model, settings.n_threads)
+    gen = LlamaCppGenerator(settings.gguf_path, settings.n_threads)
     items = [q for q in questions() if q["answerable"]][: args.questions]
     prompts = [gen.render_chat(messages(q["question"], [], [])) for q in items]
     one(gen, prompts[0], 8)  # load and warm up

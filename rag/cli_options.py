@@ -6,7 +6,7 @@ reads as its list of flags. Flags several commands share are grouped in frozen
 dataclasses (`PlaceFlags`: where the index lives; `AnswerFlags`: what `ask` and `chat`
 take); `grouped` puts a group's flags into a command's signature and hands the command
 one value of the group. `settings_from` is the one place where flag
-names become setting names (`--model` is `llm_model`, `--extractive` is
+names become setting names (`--model` is `gguf_path`, `--extractive` is
 `strategy="extractive"`).
 
 Range checks (`-k` at least 1, `--min-score` between 0 and 1) are Typer's own `min`/
@@ -129,7 +129,7 @@ EXIT_INTERRUPTED = 130
 
 # Flag name -> setting name, where they differ.
 _SETTING_OF_FLAG = {
-    "k": "top_k", "model": "llm_model", "llm": "llm_backend", "llm_model": "llm_model_name",
+    "k": "top_k", "model": "gguf_path", "llm": "llm_backend", "llm_model": "server_model",
     "max_tokens": "max_answer_tokens",
 }
 

@@ -46,9 +46,12 @@ DEFAULT_MODE = "hybrid"
 ENV_PREFIX = "RAG_"
 # Environment names that differ from the field name.
 _ENV_ALIASES = {
-    "llm_model": "RAG_MODEL", "max_answer_tokens": "RAG_MAX_TOKENS",
-    "llm_backend": "RAG_LLM", "llm_model_name": "RAG_LLM_MODEL",
+    "gguf_path": "RAG_MODEL", "max_answer_tokens": "RAG_MAX_TOKENS",
+    "llm_backend": "RAG_LLM", "server_model": "RAG_LLM_MODEL",
 }
+# Earlier names of settings, still read from rag.toml and Settings.load: both said
+# "model" for two different things (a GGUF file, a name a server knows).
+_RENAMED = {"llm_model": "gguf_path", "llm_model_name": "server_model"}
 LLM_BACKENDS = ("llama.cpp", "openai")
 EMBED_RUNTIMES = ("auto", "onnx", "torch")  # rag/embedders/ make_embedder
 VECTOR_STORAGES = ("float32", "float16")  # rag/stores/vector_index.py
@@ -69,10 +72,10 @@ class Settings:
     # "auto": ONNX Runtime (exported once with torch, same vectors), torch if that fails;
     # "onnx" or "torch" to insist on one (see rag/embedders/onnx.py).
     embed_runtime: str = "auto"
-    llm_model: str | None = None  # None: the packaged SmolLM2-135M-Instruct GGUF
+    gguf_path: str | None = None  # the GGUF file llama.cpp runs; None: the packaged SmolLM2-135M-Instruct
     llm_backend: str = "llama.cpp"  # "llama.cpp" (a local GGUF) or "openai" (a server)
     base_url: str | None = None  # the OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1
-    llm_model_name: str | None = None  # the model name sent to that server
+    server_model: str | None = None  # the model name sent to that server; None: the first it lists
     # Sent as a Bearer token; repr=False keeps it out of any printed Settings.
     api_key: str | None = field(default=None, repr=False)
     llm_timeout: float = 120.0  # seconds to wait for the server's next byte
@@ -202,7 +205,8 @@ class Settings:
         """Merge the layers; `None` values in `overrides` mean "not given".
 
         The config file is `RAG_CONFIG` if set, else `rag.toml` in the current
-        directory if it exists; its keys are the field names.
+        directory if it exists; its keys are the field names (or the earlier names
+        in _RENAMED, as are the keys of `overrides`).
         """
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -217,7 +221,7 @@ class Settings:
                 values[f.name] = _coerce(f.name, env[name], f"environment variable {name}")
         for key, value in (overrides or {}).items():
             if value is not None:
-                values[key] = value
+                values[_RENAMED.get(key, key)] = value
         values.setdefault("cache_dir", default_cache_dir(env))
         return cls()._merged(values)
 
@@ -239,6 +243,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    data = {_RENAMED.get(k, k): v for k, v in data.items()}
     return {k: _coerce(k, v, f"config file {path}") if isinstance(v, str) else v for k, v in data.items()}
 
 

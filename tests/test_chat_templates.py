@@ -134,7 +134,7 @@ def test_gemma_answers_a_question_through_the_index(tmp_path, generators):
     (docs / "birds.md").write_text("# Birds\n\nBirds sing at dawn and build nests from twigs.\n", encoding="utf-8")
     (docs / "dogs.txt").write_text("Dogs bark at the mailman and fetch sticks in the park.\n", encoding="utf-8")
     s = Settings(index_dir=tmp_path / "index", chunk_tokens=32, chunk_overlap=4, max_answer_tokens=24,
-                 llm_model=str(generators["gemma"].path))
+                 gguf_path=str(generators["gemma"].path))
     ingest([docs], settings=s, embedder=HashEmbedder())
     index = Index.open(settings=s, embedder=HashEmbedder(), generator=generators["gemma"])
     pieces: list[str] = []

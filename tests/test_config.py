@@ -20,7 +20,7 @@ def test_defaults_without_file_or_env(tmp_path):
     assert s.top_k == config.DEFAULT_TOP_K
     assert s.context_tokens == config.DEFAULT_CONTEXT_TOKENS
     assert s.max_answer_tokens == config.DEFAULT_MAX_ANSWER_TOKENS
-    assert s.embed_model is None and s.llm_model is None
+    assert s.embed_model is None and s.gguf_path is None
 
 
 def test_autouse_fixture_isolates_the_environment(tmp_path):
@@ -57,7 +57,7 @@ def test_real_environment_is_read(monkeypatch):
     monkeypatch.setenv("RAG_EMBED_MODEL", "/models/emb")
     s = Settings.load()
     assert s.top_k == 3 and s.temperature == 0.7 and s.threads == 2 and s.n_threads == 2
-    assert s.llm_model == "/models/x.gguf" and s.embed_model == "/models/emb"
+    assert s.gguf_path == "/models/x.gguf" and s.embed_model == "/models/emb"
 
 
 def test_empty_env_value_is_ignored():
@@ -157,7 +157,7 @@ def test_generation_backend_settings_and_their_environment_names():
         "RAG_API_KEY": "sk-secret", "RAG_LLM_TIMEOUT": "30",
     }
     s = Settings.load(env=env)
-    assert (s.llm_backend, s.base_url, s.llm_model_name, s.api_key, s.llm_timeout) == (
+    assert (s.llm_backend, s.base_url, s.server_model, s.api_key, s.llm_timeout) == (
         "openai", "http://127.0.0.1:8080/v1", "qwen2.5:0.5b", "sk-secret", 30.0
     )
     assert "sk-secret" not in repr(s)

@@ -279,7 +279,7 @@ def _docs_index(tmp_path: Path) -> Path:
 
 
 def test_make_generator_picks_the_backend(server: FakeServer):
-    gen = make_generator(Settings(llm_backend="openai", base_url=server.url, llm_model_name="m", context_tokens=900))
+    gen = make_generator(Settings(llm_backend="openai", base_url=server.url, server_model="m", context_tokens=900))
     assert isinstance(gen, OpenAIGenerator) and gen.context_size == 900 and gen.name == f"openai:m@{server.url}"
     assert isinstance(make_generator(Settings()), LlamaCppGenerator)
 

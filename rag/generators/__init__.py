@@ -39,9 +39,9 @@ def make_generator(settings: "Settings") -> Generator:
         from .openai_compat import OpenAIGenerator
 
         return OpenAIGenerator(
-            settings.base_url or "", settings.llm_model_name, api_key=settings.api_key,
+            settings.base_url or "", settings.server_model, api_key=settings.api_key,
             context_size=settings.context_tokens, timeout=settings.llm_timeout,
         )
     from .llama_cpp import LlamaCppGenerator
 
-    return LlamaCppGenerator(settings.llm_model, settings.n_threads)
+    return LlamaCppGenerator(settings.gguf_path, settings.n_threads)
