@@ -86,9 +86,9 @@ def generated(
     checked = checked_sentences(question, body := _fences_apart(text), sources)
     common = dict(question=question, sources=tuple(sources), hits=tuple(hits), models=models, timings_ms={},
                   draft=text, coverage=quotes.coverage, missing=quotes.missing)
-    if is_refusal(text):  # in the policy's words (the model's may be empty or rambling): they are the draft
-        return Answer(text=NOT_FOUND, answerable=False, citations=citations_for(text, checked, sources),
-                      sentences=checked, strategy="abstain", abstain_reason="model_refused", **common)
+    if is_refusal(text):  # said in the policy's words, citing nothing; the model's are the draft
+        return Answer(text=NOT_FOUND, answerable=False, citations=(), sentences=checked, strategy="abstain",
+                      abstain_reason="model_refused", **common)
     kept = tuple(s for s in checked if s.supported)
     if settings.fallback and not kept:
         fallback = quoted(question, hits, quotes, models)
@@ -116,7 +116,8 @@ _PROMPT_WORDS = frozenset(content_words(" ".join(m["content"] for m in messages(
 # Words that frame a restatement ("The answer to the question ... is") without adding to it.
 _FRAME_WORDS = frozenset({"question", "answer"})
 # A question opening with one of these is answered yes or no, often by restating it.
-_AUXILIARY = frozenset("is are was were am do does did can could will would shall should may might must has have had".split())
+_AUXILIARY = frozenset(
+    "is are was were am do does did can could will would shall should may might must has have had".split())
 
 
 def is_echo(sentence: str) -> bool:

@@ -133,8 +133,8 @@ def test_an_abstention_says_why(make_index, question, settings, reason):
     assert answer.to_dict()["abstain_reason"] == reason
 
 
-@pytest.mark.parametrize("says", [NOT_FOUND, "", "I cannot find that in the sources, sorry."])
+@pytest.mark.parametrize("says", [NOT_FOUND, "", "I cannot find that in [1], sorry."])
 def test_a_model_that_refuses_is_an_abstention_with_its_reason(make_index, says: str):
     answer = make_index(says).ask(QUESTION)
     assert not answer.answerable and answer.abstain_reason == "model_refused"
-    assert answer.text == NOT_FOUND and answer.draft == says
+    assert answer.text == NOT_FOUND and answer.draft == says and answer.citations == ()
