@@ -153,6 +153,22 @@ def test_docx_headings_lists_and_table_but_no_header_footer_or_comment(tmp_path)
         assert hidden not in text
 
 
+def test_docx_text_inside_a_content_control_is_read(tmp_path):
+    import docx
+    from docx.oxml import OxmlElement
+
+    document = docx.Document()
+    document.add_paragraph("Cover page title")
+    document.add_paragraph("Body text.")
+    control, content = OxmlElement("w:sdt"), OxmlElement("w:sdtContent")
+    cover = document.paragraphs[0]._p
+    cover.addprevious(control)
+    control.append(content)
+    content.append(cover)
+    document.save(tmp_path / "cover.docx")
+    assert loaded(tmp_path / "cover.docx")[0][0].text == "Cover page title\n\nBody text.\n"
+
+
 def test_table_cell_shares_its_chunk_with_its_header_and_row_name(tmp_path):
     page = loaded(make_docx(tmp_path / "report.docx"))[0][0]
     chunks = chunk_page(page, count, max_tokens=20, overlap=4)
@@ -312,7 +328,7 @@ def test_zip_bombs_are_refused_before_parsing(tmp_path, monkeypatch):
         zf.writestr("word/document.xml", b"\0" * (24 << 20))
     assert "zip bomb? word/document.xml unpacks" in reason(tmp_path / "bomb.docx")
     monkeypatch.setattr(zipped, "MAX_UNPACKED", 10_000)
-    assert "zip bomb? the package unpacks to" in reason(make_pptx(tmp_path / "deck.pptx"))
+    assert "too large to read safely: the package unpacks to" in reason(make_pptx(tmp_path / "deck.pptx"))
     monkeypatch.setattr(zipped, "MAX_MEMBERS", 5)
     assert "entries in the package" in reason(make_epub(tmp_path / "book.epub"))
 

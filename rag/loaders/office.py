@@ -57,7 +57,7 @@ def _docx_pages(path: Path, source: str, notes: list[str]) -> list[Page]:
     document = docx.Document(str(path))
     parts: list[str] = []
     numbered = 0  # the running number of a numbered list
-    for block in document.iter_inner_content():
+    for block in _body_blocks(document.element.body, document._body):
         if isinstance(block, Table):
             parts.extend(table_paragraphs(_docx_rows(block)))
             numbered = 0
@@ -69,6 +69,24 @@ def _docx_pages(path: Path, source: str, notes: list[str]) -> list[Page]:
     if not text.strip():
         return []
     return [Page(source=source, page=None, text=repair(text, notes) + "\n", kind="markdown")]
+
+
+def _body_blocks(container: Any, parent: Any) -> Iterator[Any]:
+    """Paragraphs and tables in reading order, including those inside content controls
+    (w:sdt, common on cover pages and in templates), which python-docx's own
+    iter_inner_content passes over."""
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    for child in container.iterchildren():
+        if child.tag == _W + "p":
+            yield Paragraph(child, parent)
+        elif child.tag == _W + "tbl":
+            yield Table(child, parent)
+        elif child.tag == _W + "sdt":
+            content = child.find(_W + "sdtContent")
+            if content is not None:
+                yield from _body_blocks(content, parent)
 
 
 def _docx_paragraph(paragraph: Any, numbered: int) -> tuple[str, int]:
@@ -117,7 +135,8 @@ def _docx_rows(table: Any) -> Iterator[list[str]]:
         yield texts
 
 
-_W_T = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}t"
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_W_T = _W + "t"
 
 
 # --- PowerPoint ----------------------------------------------------------------------

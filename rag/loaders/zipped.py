@@ -102,7 +102,8 @@ def _check_sizes(zf: zipfile.ZipFile, source: str, streamed: list[re.Pattern[str
         if not any(p.fullmatch(info.filename) for p in streamed):
             held += info.file_size
     if held > MAX_UNPACKED:
-        raise LoaderError(source, f"zip bomb? the package unpacks to {held >> 20:,} MB (limit {MAX_UNPACKED >> 20} MB)")
+        raise LoaderError(source, f"too large to read safely: the package unpacks to {held >> 20:,} MB "
+                          f"(limit {MAX_UNPACKED >> 20} MB)")
 
 
 def check_xml_parts(zf: zipfile.ZipFile, source: str, suffixes: tuple[str, ...] = (".xml", ".rels", ".opf")) -> None:
