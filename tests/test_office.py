@@ -13,7 +13,7 @@ from fakes import HashEmbedder, settings
 from rag.chunking import chunk_page
 from rag.errors import LoaderError
 from rag.ingestion import ingest
-from rag.loaders import load, tables, zipped
+from rag.loaders import load, sheets, tables, zipped
 
 
 def count(texts):
@@ -237,6 +237,17 @@ def test_csv_and_tsv_rows_with_their_header(tmp_path):
     assert csv_pages[0].page is None and "name: José; city: Porto; age: 45" in csv_pages[0].text
     tsv_pages, _ = loaded(tmp_path / "people.tsv")
     assert "name: Zoë; city: Gent" in tsv_pages[0].text
+
+
+def test_csv_long_text_fields_and_a_field_past_the_limit(tmp_path, monkeypatch):
+    path = tmp_path / "notes.csv"
+    path.write_bytes(b"id,text\n1," + b"word " * 40_000 + b"\n2,short\x00cut\n3," + b"x" * 500_000 + b"\n4,never\n")
+    text = loaded(path)[0][0].text
+    assert "id: 1; text: word word" in text and "id: 2; text: shortcut" in text and "id: 4; text: never" in text
+    monkeypatch.setattr(sheets, "FIELD_CHARS", 300_000)
+    pages, notes = loaded(path)
+    assert "id: 2; text: shortcut" in pages[0].text and "never" not in pages[0].text
+    assert len(notes) == 1 and notes[0].startswith("malformed CSV, read up to line 4")
 
 
 def test_large_sheet_comes_in_segments_and_stops_at_the_row_cap(tmp_path, monkeypatch):

@@ -30,6 +30,7 @@ from .tables import Budget, sheet_pages
 from .text import read_error_reason
 from .zipped import check_xml_parts, expect_odf, expect_ooxml, open_package, short
 
+FIELD_CHARS = 16 << 20  # one CSV field; a longer one ends the file with a note
 KINDS = {".xlsx": "markdown", ".xlsm": "markdown", ".csv": "markdown", ".tsv": "markdown", ".ods": "markdown"}
 
 
@@ -135,12 +136,17 @@ def _delimited(path: Path, source: str, notes: list[str], budget: Budget) -> Ite
         raw.seek(0)
         text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
         rows = csv.reader(text, delimiter=delimiter)
+        # csv's field limit (128 KB) is process-wide; a long text cell is legitimate, so it
+        # is raised while this file is read and put back after.
+        limit = csv.field_size_limit(FIELD_CHARS)
         try:
             yield from sheet_pages(source, None, "", "", rows, budget, notes)
-        except csv.Error as exc:  # a field past csv's size limit, a NUL byte
+        except csv.Error as exc:  # a field past the limit, a NUL byte
             notes.append(f"malformed CSV, read up to line {rows.line_num:,} ({short(exc)})")
         except OSError as exc:
             raise LoaderError(source, read_error_reason(exc)) from None
+        finally:
+            csv.field_size_limit(limit)
 
 
 def _sniff_encoding(head: bytes, source: str) -> str:

@@ -35,7 +35,7 @@ _HEADING_LIKE = re.compile(r"[ \t]*#{1,6}[ \t]")
 
 def cell(text: object) -> str:
     """A cell's text on one line: the chunker must not see its line breaks as paragraphs."""
-    return " ".join(str(text).split()) if text is not None else ""
+    return " ".join(str(text).replace("\x00", "").split()) if text is not None else ""
 
 
 def safe_line(text: str) -> str:
@@ -100,14 +100,24 @@ def sheet_pages(
     budget: Budget, notes: list[str],
 ) -> Iterator[Page]:
     """A sheet's rows as pages of about SEGMENT_CHARS, each headed by `title` (so every
-    chunk carries the sheet's name), with offsets counting on from segment to segment."""
+    chunk carries the sheet's name), with offsets counting on from segment to segment.
+    An error from `rows` (a damaged part) comes after the pages of the rows before it."""
     if budget.spent:  # an earlier sheet used up the file's allowance (and said so)
         return
     heading = f"# {cell(title)}\n\n" if cell(title) else ""
     table = TableText()
     parts: list[str] = []
     size = offset = 0
-    for row in rows:
+    damage: Exception | None = None
+    iterator = iter(rows)
+    while True:
+        try:
+            row = next(iterator)
+        except StopIteration:
+            break
+        except Exception as exc:  # a damaged part: keep the rows read so far, then re-raise
+            damage = exc
+            break
         if budget.rows >= MAX_ROWS or budget.chars >= MAX_CHARS:
             budget.spent = True
             notes.append(f"{location or 'file'}: stopped after {budget.rows:,} rows ({budget.chars:,} characters); "
@@ -126,3 +136,5 @@ def sheet_pages(
     if parts:
         text = heading + "\n\n".join(parts) + "\n"
         yield Page(source=source, page=page, text=text, kind="markdown", offset=offset, location=location)
+    if damage is not None:
+        raise damage

@@ -125,6 +125,8 @@ def _declares_dtd(head: bytes) -> bool:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         head = head.decode("utf-16", errors="replace").encode("utf-8", errors="replace")
     root = re.search(rb"<[A-Za-z_]", head)
+    if root is None and len(head) >= _PROLOG_BYTES:
+        return True  # a prolog this long only hides something further on
     prolog = head[: root.start()] if root else head
     return b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog
 
