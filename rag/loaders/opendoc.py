@@ -15,14 +15,16 @@ The spreadsheet (.ods) reader is in rag/loaders/sheets.py and shares `inline_tex
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Iterator
-from xml.etree.ElementTree import Element
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..errors import LoaderError
 from ..types import Page
 from .tables import cell, safe_line, table_paragraphs
 from .text import repair
 from .zipped import check_xml_parts, expect_odf, open_package, short
+
+if TYPE_CHECKING:  # ElementTree is imported when a file is read, not with the CLI
+    from xml.etree.ElementTree import Element
 
 KINDS = {".odt": "markdown", ".odp": "markdown"}
 _MIME = {".odt": "application/vnd.oasis.opendocument.text", ".odp": "application/vnd.oasis.opendocument.presentation"}
@@ -209,6 +211,8 @@ def _frame_parts(frame: Element) -> list[str]:
 
 
 def _wrap(element: Element) -> Element:
+    from xml.etree.ElementTree import Element
+
     holder = Element("holder")
     holder.append(element)
     return holder

@@ -15,7 +15,6 @@ as data only: macros are never run.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import itertools
@@ -125,6 +124,8 @@ def _plain(value: float) -> str:
 # --- CSV and TSV ---------------------------------------------------------------------
 
 def _delimited(path: Path, source: str, notes: list[str], budget: Budget) -> Iterator[Page]:
+    import csv
+
     try:
         raw = open(path, "rb")
     except OSError as exc:
@@ -170,6 +171,8 @@ def _decode_prefix(head: bytes) -> str:
 
 
 def _sniff_delimiter(sample: str) -> str:
+    import csv
+
     try:
         return csv.Sniffer().sniff(sample[:16384], delimiters=",;\t|").delimiter
     except csv.Error:
