@@ -15,8 +15,8 @@ import typer
 from .cli_options import (  # noqa: F401  (the EXIT_* codes are part of rag.cli's interface)
     EXIT_ERROR, EXIT_FILES_FAILED, EXIT_INTERRUPTED, EXIT_NOT_ANSWERABLE, AnswerFlags, BaseUrl, ChunkOverlap,
     ChunkTokens, Command, ContextTokens, EmbedModel, EvalIndexDir, Exclude, Include, Json, Llm, LlmModel, Mode,
-    Model, PdfPassword, PlaceFlags, QaFile, Quiet, Rebuild, Split, Strategy, TopK, Verbose, Where, Workers, grouped,
-    settings_from,
+    Model, Ocr, PdfPassword, PlaceFlags, QaFile, Quiet, Rebuild, Split, Strategy, TopK, Verbose, Where, Workers,
+    grouped, settings_from,
 )
 
 app = typer.Typer(
@@ -62,6 +62,7 @@ def ingest(
     include: Include = [],
     exclude: Exclude = [],
     workers: Workers = None,
+    ocr: Ocr = None,
     quiet: Quiet = False,
     as_json: Json = False,
     verbose: Verbose = False,
@@ -77,7 +78,7 @@ def ingest(
         from .pipeline import ingest as run_ingest
 
         settings = place.settings(
-            embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, workers=workers)
+            embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, workers=workers, ocr=ocr)
         with show.progress(quiet) as on_progress:
             report = run_ingest(
                 paths, settings=settings, passwords=pdf_password, rebuild=rebuild, progress=on_progress,

@@ -101,6 +101,10 @@ ChunkOverlap = Annotated[Optional[int], typer.Option(
 Workers = Annotated[Optional[int], typer.Option(
     "--workers", metavar="N", min=0,
     help="Processes that load and chunk files while the embedder runs (env RAG_WORKERS; default 0).")]
+Ocr = Annotated[Optional[str], typer.Option(
+    "--ocr", metavar="auto|always|never",
+    help="Read text from images and scans: auto (only PDF pages without a text layer), always (every PDF page "
+         "too), never (env RAG_OCR; default auto).")]
 
 PdfPassword = Annotated[List[str], typer.Option(
     "--pdf-password", metavar="PASSWORD", help="Password to try on encrypted PDFs (repeatable).")]

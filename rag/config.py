@@ -57,6 +57,7 @@ EMBED_RUNTIMES = ("auto", "onnx", "torch")  # rag/embedders/ make_embedder
 VECTOR_STORAGES = ("float32", "float16")  # rag/stores/vector_index.py
 DEFAULT_ANN_FROM = 200_000  # chunks from which a new index is IVF, not flat (rag/stores/vector_index.py)
 STORES = ("faiss", "milvus")  # rag/stores/
+OCR_MODES = ("auto", "always", "never")  # rag/loaders/ocr.py
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,10 @@ class Settings:
     # torch the same way): they stay in the CPU's caches and pad little.
     batch_size: int = 8
     file_timeout: float = 120.0  # seconds one PDF may take to parse
+    # Optical character recognition (rag/loaders/ocr.py): "auto" reads images and the PDF
+    # pages that have no text layer, "always" also re-reads PDF pages that have one,
+    # "never" reads neither.
+    ocr: str = "auto"
     # Where the ONNX export and the embedding cache live (env RAG_CACHE_DIR, rag.toml
     # cache_dir). `Settings.load` fills in the default from the environment it is given;
     # a Settings built directly takes it from the process environment.
@@ -160,6 +165,8 @@ class Settings:
             raise ConfigError(f"fusion must be convex or rrf, got {self.fusion!r}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.ocr not in OCR_MODES:
+            raise ConfigError(f"ocr (--ocr) must be auto, always or never, got {self.ocr!r}")
         self._check_backend()
 
     def _check_backend(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -35,11 +36,11 @@ def chunking_of(settings: Settings) -> Chunking:
 
 def page_chunks(
     path: Path, source: str, notes: list[str], passwords: Iterable[str], time_limit: float | None,
-    count: Callable[[Sequence[str]], list[int]], limit: int, overlap: int,
+    count: Callable[[Sequence[str]], list[int]], limit: int, overlap: int, ocr: str = "auto",
 ) -> Iterator[tuple[Page, Sequence[Chunk]]]:
     """Each page of a file that has text, with its chunks (raises LoaderError). The worker
     processes of rag/prefetch.py run this same function."""
-    for page in iter_pages(path, source, notes, passwords, time_limit):
+    for page in iter_pages(path, source, notes, passwords, time_limit, ocr=ocr):
         yield page, chunk_page(page, count, limit, overlap)
 
 
@@ -246,7 +247,7 @@ def _prefetcher(todo: Sequence[tuple[Input, str]], embedder: Embedder, settings:
     if settings.workers <= 0 or tokenizer_file is None or len(todo) <= 1:
         return None
     return Prefetcher(settings.workers, tokenizer_file, limit, settings.chunk_overlap, passwords,
-                      settings.file_timeout, page_chunks)
+                      settings.file_timeout, partial(page_chunks, ocr=settings.ocr))
 
 
 def _embed_and_store(
@@ -270,7 +271,7 @@ def _embed_and_store(
             try:
                 pairs = loaded.pairs(item.source) if loaded is not None else page_chunks(
                     item.path, item.source, notes, passwords, settings.file_timeout, embedder.count_tokens,
-                    limit, settings.chunk_overlap)
+                    limit, settings.chunk_overlap, ocr=settings.ocr)
                 for page, page_chunks_ in pairs:
                     pages += page.offset == 0
                     chunks += len(page_chunks_)

@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Mapping, Protocol
 
 from ..errors import LoaderError
 from ..types import Page
-from . import epub, html, office, opendoc, pdf, sheets, text
+from . import epub, html, images, office, opendoc, pdf, sheets, text
 from .html import html_to_text
 from .text import REPAIRED_NOTE, SEGMENT_BYTES, STREAM_BYTES, decode_text, read_error_reason
 
@@ -48,12 +48,14 @@ class Family:
     kinds: Mapping[str, str]  # lowercased suffix -> Page.kind
     read: Reader
     timed: bool = False  # parsed whole under the per-file time limit
+    ocr: bool = False  # `read` also takes the OCR mode (ocr="auto"|"always"|"never")
 
 
 FAMILIES = (
     Family("text", text.KINDS, text.read),
     Family("HTML", html.KINDS, html.read),
-    Family("PDF", pdf.KINDS, pdf.read, timed=True),
+    Family("PDF", pdf.KINDS, pdf.read, timed=True, ocr=True),
+    Family("image", images.KINDS, images.read, ocr=True),  # page by page: OCR is slow but bounded
     Family("Office", office.KINDS, office.read, timed=True),
     Family("OpenDocument", opendoc.KINDS, opendoc.read, timed=True),
     Family("spreadsheet", sheets.KINDS, sheets.read),  # streamed: bounded memory, row caps
@@ -68,11 +70,12 @@ def is_supported(path: Path) -> bool:
 
 
 def load(
-    path: Path, source: str, passwords: Iterable[str] = (), time_limit: float | None = DEFAULT_TIME_LIMIT
+    path: Path, source: str, passwords: Iterable[str] = (), time_limit: float | None = DEFAULT_TIME_LIMIT,
+    ocr: str = "auto",
 ) -> tuple[list[Page], list[str]]:
     """Read one whole file into pages (see iter_pages); returns the pages and the notes."""
     notes: list[str] = []
-    pages = list(iter_pages(path, source, notes, passwords, time_limit))
+    pages = list(iter_pages(path, source, notes, passwords, time_limit, ocr=ocr))
     return pages, notes
 
 
@@ -82,6 +85,7 @@ def iter_pages(
     notes: list[str],
     passwords: Iterable[str] = (),
     time_limit: float | None = DEFAULT_TIME_LIMIT,
+    ocr: str = "auto",
 ) -> Iterator[Page]:
     """Yield the pages (or segments) of one file that have text.
 
@@ -91,6 +95,8 @@ def iter_pages(
         notes: receives warnings about parts that were skipped or repaired.
         passwords: tried in order on encrypted PDFs after the empty password.
         time_limit: seconds a timed family (PDF) may take to parse (None: no limit).
+        ocr: "auto" recognises the text of images and of PDF pages without a text layer,
+            "always" also of PDF pages with one, "never" of nothing (rag/loaders/ocr.py).
 
     Raises:
         LoaderError: the file has no usable text at all (possibly after some pages
@@ -101,6 +107,7 @@ def iter_pages(
     if family is None:
         raise LoaderError(source, f"unsupported file type {suffix or '(no suffix)'}")
     kind = family.kinds[suffix]
+    options = {"ocr": ocr} if family.ocr else {}
     if not family.timed:
         yield from family.read(path, source, kind, notes, tuple(passwords))
         return

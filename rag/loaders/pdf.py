@@ -2,6 +2,11 @@
 with the passwords given, and files whose cross-reference table is lost (a truncated
 download, say) rebuilt from the page objects still in them.
 
+Pages without a usable text layer (scans) are rendered with PDFium and recognised
+(rag/loaders/ocr.py) as `--ocr` says, and marked `ocr=True`. The text then goes through
+rag/loaders/pdf_text.py (broken words joined, running headers and footers dropped)
+before it becomes a Page, so chunk spans and quotes index into the cleaned text.
+
 Pages that fail are notes, not failures, as long as one page reads; the file fails
 only when none does, with the likeliest reason (scanned, damaged, locked). pypdf is
 pure Python and can loop on a hostile file: the package runs this loader under the
@@ -12,103 +17,194 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import LoaderError
 from ..types import Page
+from .pdf_text import clean_pages
 from .text import read_bytes, repair
 
 KINDS = {".pdf": "pdf"}
+# A page whose text layer has fewer letters than this has "no usable text" for --ocr
+# auto: a scan often carries a page number, a stamp or a scanner's name as text, and
+# real text pages have hundreds. Such a page is recognised only if it draws an image.
+MIN_LETTERS = 25
+RENDER_SIDE = 2000  # pixels of a page's long side when rendered for OCR (A4: 171 dpi)
 
 _OBJ = re.compile(rb"(?<![0-9])(\d{1,10})\s+(\d{1,5})\s+obj\b")
 _PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
 
 
-def read(path: Path, source: str, kind: str, notes: list[str], passwords: Iterable[str] = ()) -> list[Page]:
-    """The pages of a PDF that have text; what was skipped goes into `notes`."""
-    pages, warnings = _parse_pdf(path, source, tuple(passwords))
+def read(
+    path: Path, source: str, kind: str, notes: list[str], passwords: Iterable[str] = (), ocr: str = "auto"
+) -> list[Page]:
+    """The pages of a PDF that have text (OCR'd where `ocr` says); what was skipped goes into `notes`."""
+    pages, warnings = _parse_pdf(path, source, tuple(passwords), ocr)
     notes.extend(warnings)
     return pages
 
 
-def _parse_pdf(path: Path, source: str, passwords: tuple[str, ...]) -> tuple[list[Page], list[str]]:
+def _parse_pdf(path: Path, source: str, passwords: tuple[str, ...], ocr: str) -> tuple[list[Page], list[str]]:
     data = read_bytes(path, source)
     if not data.strip():
         raise LoaderError(source, "empty file (no text)")
-    reader, n_pages, damage = _open(data, source, passwords)
+    opened = _open(data, source, passwords)
     warnings: list[str] = []
-    if damage:
-        warnings.append(f"damaged PDF ({damage}): rebuilt from the {n_pages} page object(s) found in it")
-    pages: list[Page] = []
-    empty: list[int] = []
-    for number in range(1, n_pages + 1):
+    if opened.damage:
+        warnings.append(f"damaged PDF ({opened.damage}): rebuilt from the {opened.n_pages} page object(s) found in it")
+    texts, undecodable = _text_layer(opened, warnings)
+    todo = _to_recognise(texts, undecodable, ocr)
+    recognised = _recognise(opened, todo, every=ocr == "always", warnings=warnings) if todo else {}
+    for number in undecodable:
+        if number not in recognised:
+            # Glyphs with no way back to characters: typically a damaged or missing font.
+            warnings.append(f"page {number}: unreadable (text could not be decoded)")
+    final = {n: t for n, t in sorted({**texts, **recognised}.items()) if t.strip()}
+    pages = [
+        Page(source=source, page=number, text=repair(text, warnings), kind="pdf", ocr=number in recognised)
+        for number, text in clean_pages(final).items()
+    ]
+    pages = [page for page in pages if page.text.strip()]
+    empty = sorted(n for n in texts if n not in final)
+    if not pages:
+        raise LoaderError(source, _no_page_reason(opened.damage, empty, warnings, ocr))
+    if empty:
+        warnings.append(f"no extractable text on page(s) {_ranges(empty)} ({_why_empty(ocr)})")
+    return pages, warnings
+
+
+def _text_layer(opened: _Opened, warnings: list[str]) -> tuple[dict[int, str], list[int]]:
+    """The text layer of each page that reads ("" for none), and the pages whose text
+    could not be decoded; pages that fail are warnings."""
+    texts: dict[int, str] = {}
+    undecodable: list[int] = []
+    for number in range(1, opened.n_pages + 1):
         try:
-            text = reader.pages[number - 1].extract_text() or ""
+            text = opened.reader.pages[number - 1].extract_text() or ""
         except Exception as exc:  # pypdf raises many types on damaged pages
             warnings.append(f"page {number}: unreadable ({_short(exc)})")
             continue
         visible = text.strip()
         if visible and visible.count("\ufffd") > len(visible) * 0.3:
-            # Glyphs with no way back to characters: typically a damaged or missing font.
-            warnings.append(f"page {number}: unreadable (text could not be decoded)")
-        elif visible:
-            pages.append(Page(source=source, page=number, text=repair(text, warnings), kind="pdf"))
+            undecodable.append(number)
         else:
-            empty.append(number)
-    if not pages:
-        raise LoaderError(source, _no_page_reason(damage, empty, warnings))
-    if empty:
-        warnings.append(f"no extractable text on page(s) {_ranges(empty)} (scanned? OCR is not supported)")
-    return pages, warnings
+            texts[number] = text
+    return texts, undecodable
 
 
-def _open(data: bytes, source: str, passwords: tuple[str, ...]) -> tuple[Any, int, str]:
-    """A reader and its page count; the third value says what was damaged ("" if nothing),
-    in which case the reader is over the rebuilt file."""
+def _to_recognise(texts: dict[int, str], undecodable: list[int], ocr: str) -> list[int]:
+    """The pages to OCR: every page that read for "always"; for "auto" those with fewer
+    than MIN_LETTERS letters in their text layer (a scan's stray page number or stamp)
+    or an undecodable one."""
+    if ocr == "never":
+        return []
+    if ocr == "always":
+        return sorted([*texts, *undecodable])
+    thin = [n for n, text in texts.items() if sum(c.isalpha() for c in text) < MIN_LETTERS]
+    return sorted([*thin, *undecodable])
+
+
+def _recognise(opened: _Opened, numbers: list[int], every: bool, warnings: list[str]) -> dict[int, str]:
+    """OCR text of the given pages, rendered with PDFium. Unless `every`, a page that
+    draws no image is passed over: its few letters are all the text it has (a title
+    page, a blank page)."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    from . import ocr
+
+    try:
+        document = pdfium.PdfDocument(opened.data, password=opened.password)
+    except pdfium.PdfiumError as exc:
+        warnings.append(f"page(s) {_ranges(numbers)} could not be rendered for OCR ({_short(exc)})")
+        return {}
+    found: dict[int, str] = {}
+    try:
+        ocr.allow_time(len(numbers))
+        for number in numbers:
+            if number > len(document):
+                continue
+            page = document[number - 1]
+            try:
+                if not every and not any(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)):
+                    continue
+                image = _render(page)
+            except pdfium.PdfiumError as exc:
+                warnings.append(f"page {number}: could not be rendered for OCR ({_short(exc)})")
+                continue
+            finally:
+                page.close()
+            text = ocr.recognise(image).text
+            if text.strip():
+                found[number] = text
+    finally:
+        document.close()
+    return found
+
+
+def _render(page: Any) -> Any:
+    """A greyscale picture of the page, its long side RENDER_SIDE pixels (at most 300 dpi)."""
+    width, height = page.get_size()  # points: 1/72 inch
+    scale = min(RENDER_SIDE / max(width, height, 1.0), 300 / 72)
+    return page.render(scale=scale, grayscale=True).to_pil()
+
+
+def _why_empty(ocr: str) -> str:
+    return "scanned? OCR is off: --ocr never" if ocr == "never" else "blank, or OCR found no text"
+
+
+@dataclass(frozen=True)
+class _Opened:
+    reader: Any  # pypdf's PdfReader, decrypted
+    n_pages: int
+    damage: str  # what was damaged ("" if nothing); then reader and data are the rebuilt file
+    data: bytes
+    password: str | None  # the one that opened it, for the renderer
+
+
+def _open(data: bytes, source: str, passwords: tuple[str, ...]) -> _Opened:
     from pypdf.errors import PdfReadError
 
     broken = (PdfReadError, ValueError, KeyError, TypeError, RecursionError, OSError)
     try:
-        reader, n_pages = _reader(data, source, passwords)
-        return reader, n_pages, ""
+        return _reader(data, source, passwords, "")
     except broken as exc:
         damage = _short(exc)
         rebuilt = rebuild_pdf(data)
         try:
             if rebuilt is None:
                 raise exc
-            reader, n_pages = _reader(rebuilt, source, passwords)
+            return _reader(rebuilt, source, passwords, damage)
         except broken:
             raise LoaderError(source, f"damaged PDF, no page could be read ({damage})") from None
-        return reader, n_pages, damage
 
 
-def _reader(raw: bytes, source: str, passwords: tuple[str, ...]) -> tuple[Any, int]:
+def _reader(raw: bytes, source: str, passwords: tuple[str, ...], damage: str) -> _Opened:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(raw), strict=False)
-    if reader.is_encrypted:
-        _decrypt(reader, source, passwords)
-    return reader, len(reader.pages)
+    password = _decrypt(reader, source, passwords) if reader.is_encrypted else None
+    return _Opened(reader, len(reader.pages), damage, raw, password)
 
 
-def _decrypt(reader: Any, source: str, passwords: tuple[str, ...]) -> None:
+def _decrypt(reader: Any, source: str, passwords: tuple[str, ...]) -> str:
     for password in ("", *passwords):
         try:
             if reader.decrypt(password):
-                return
+                return password
         except Exception as exc:  # missing crypto backend, unsupported algorithm
             raise LoaderError(source, f"encrypted PDF that cannot be decrypted here ({_short(exc)})") from None
     hint = "the password(s) given do not open it" if passwords else "encrypted, needs a password (--pdf-password)"
     raise LoaderError(source, hint)
 
 
-def _no_page_reason(damage: str, empty: list[int], warnings: list[str]) -> str:
+def _no_page_reason(damage: str, empty: list[int], warnings: list[str], ocr: str) -> str:
     if damage:
         return f"damaged PDF, no page could be read ({damage})"
     if empty and not warnings:
-        return "no extractable text (scanned PDF? OCR is not supported)"
+        return f"no extractable text ({_why_empty(ocr).replace('scanned?', 'scanned PDF?')})"
     return f"no readable page ({warnings[0]})" if warnings else "no readable page"
 
 
