@@ -109,12 +109,12 @@ def iter_pages(
     kind = family.kinds[suffix]
     options = {"ocr": ocr} if family.ocr else {}
     if not family.timed:
-        yield from family.read(path, source, kind, notes, tuple(passwords))
+        yield from family.read(path, source, kind, notes, tuple(passwords), **options)
         return
     found: list[str] = []  # kept only if the parse finishes in time
     try:
         with _time_limit(time_limit):
-            pages = list(family.read(path, source, kind, found, tuple(passwords)))
+            pages = list(family.read(path, source, kind, found, tuple(passwords), **options))
     except _TimeUp:
         raise LoaderError(source, f"{family.name} parsing took longer than {time_limit:g} s and was stopped") from None
     notes.extend(found)
