@@ -196,8 +196,11 @@ class Draft:
         from rich.text import Text
 
         self.text += piece
+        # Wrapped (an unwrapped line the terminal wraps could not be erased), and only the
+        # newest words, so the draft fits the screen that Live redraws.
+        tail = self.text if len(self.text) <= 600 else "…" + self.text[-600:]
         self.live.update(Text(f"(the model is writing; its answer is checked against the sources before it is "
-                              f"shown)\n{self.text}", style="dim"), refresh=True)
+                              f"shown)\n{tail}", style="dim", no_wrap=False, overflow="fold"), refresh=True)
 
     def __exit__(self, *exc: Any) -> None:
         if self.live is not None:

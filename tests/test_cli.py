@@ -377,3 +377,26 @@ def test_lists_show_the_score_they_are_ranked_by(ask_index):
     uncited = r"\[1\] cats\.md \(hybrid [\d.]+ · cosine [\d.]+; the answer repeats it, uncited\)"
     assert re.search(uncited, answer.stdout)
     assert "matched" not in answer.stdout
+
+
+def test_the_draft_shows_dimmed_on_a_terminal_and_is_erased(monkeypatch: pytest.MonkeyPatch):
+    import io
+
+    from rich.console import Console
+
+    from rag import cli_render as show
+
+    screen = io.StringIO()
+    monkeypatch.setattr(show, "err", Console(file=screen, force_terminal=True, width=40, soft_wrap=True))
+    with show.Draft(True) as on_draft:
+        assert on_draft is not None
+        for piece in ("Cats sleep ", "all day [1]. " * 8):
+            on_draft(piece)
+    drawn = screen.getvalue()
+    assert "\x1b[2mCats sleep all day [1]." in drawn, "dimmed"
+    assert drawn.endswith("\x1b[2K") and drawn.count("\x1b[1A") >= 3, "wrapped lines, all erased at the end"
+    with show.Draft(False) as nothing:
+        assert nothing is None
+    monkeypatch.setattr(show, "err", Console(file=io.StringIO()))  # not a terminal: no draft
+    with show.Draft(True) as nothing:
+        assert nothing is None
