@@ -106,7 +106,7 @@ def layout(boxes: list[Any], texts: list[str]) -> str:
             lines.append([item])
     centres = [_mean_y(line) for line in lines]
     steps = sorted(b - a for a, b in zip(centres, centres[1:]))
-    usual = steps[len(steps) // 2] if steps else 0.0
+    usual = steps[(len(steps) - 1) // 2] if steps else 0.0  # the lower median: paragraphs are the exception
     out: list[str] = []
     for n, line in enumerate(lines):
         if n:

@@ -89,6 +89,8 @@ def drop_furniture(texts: dict[int, str]) -> dict[int, str]:
     for number, text in texts.items():
         head, foot = _edges(text)
         drop = {i for i in head if _key(text, i) in top_keys} | {i for i in foot if _key(text, i) in bottom_keys}
+        if set(head) | set(foot) <= drop:
+            drop = set()  # a page of furniture only is more likely a page of short repeated text
         lines = text.split("\n")
         out[number] = "\n".join(line for i, line in enumerate(lines) if i not in drop)
     return out
