@@ -14,11 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.cli import EXIT_FILES_FAILED, EXIT_NOT_ANSWERABLE, app
+from rag.loaders import is_supported
 
 PROJECT = Path(__file__).resolve().parents[1]
 CORPUS = PROJECT / "corpus"
 QUESTIONS = [json.loads(l) for l in (PROJECT / "bench" / "corpus_questions.jsonl").read_text().splitlines() if l.strip()]
-CORPUS_FILES = sorted(p.name for p in CORPUS.iterdir() if p.suffix in {".md", ".txt", ".pdf"})
+CORPUS_FILES = sorted(p.name for p in CORPUS.iterdir() if is_supported(p))  # every format the loaders read
 
 runner = CliRunner()
 
