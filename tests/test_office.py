@@ -230,6 +230,19 @@ def test_xlsx_formula_gives_its_cached_value_and_xlsm_macros_are_ignored(tmp_pat
     assert "Quarter: Q1; Revenue: 1,234.50; Growth: 12.5%; Total: 2469" in pages[0].text
 
 
+def test_xlsx_declaring_the_largest_possible_sheet_is_read_as_stored(tmp_path):
+    path = make_xlsx(tmp_path / "wide.xlsx")
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    sheet = members["xl/worksheets/sheet1.xml"].decode()
+    assert '<dimension ref="A1:C4"/>' in sheet
+    sheet = sheet.replace('<dimension ref="A1:C4"/>', '<dimension ref="A1:XFD1048576"/>')
+    members["xl/worksheets/sheet1.xml"] = sheet.replace("</sheetData>", '<row r="50000"><c r="A50000" t="inlineStr">'
+                                                        "<is><t>last</t></is></c></row></sheetData>").encode()
+    pages, notes = loaded(write_zip(path, members))
+    assert pages[0].text.endswith("Quarter: Q3; Revenue: 3,703.50; Growth: 12.5%\n\nQuarter: last\n") and notes == []
+
+
 def test_csv_and_tsv_rows_with_their_header(tmp_path):
     (tmp_path / "people.csv").write_text("name;city;age\nAna;Lisboa;31\nJosé;Porto;45\n", encoding="utf-8")
     (tmp_path / "people.tsv").write_bytes("name\tcity\nZoë\tGent\n".encode("cp1252"))

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator
 from ..errors import LoaderError
 from ..types import Page
 from .opendoc import q, row_cells
-from .tables import Budget, sheet_pages
+from .tables import MAX_COLUMNS, Budget, sheet_pages
 from .text import read_error_reason
 from .zipped import check_xml_parts, expect_odf, expect_ooxml, open_package, short
 
@@ -59,7 +59,10 @@ def _xlsx(path: Path, source: str, notes: list[str], budget: Budget) -> Iterator
         raise LoaderError(source, f"damaged Excel workbook ({short(exc)})") from None
     try:
         for index, sheet in enumerate(book.worksheets, 1):
-            rows = ([_display(c) for c in row] for row in sheet.iter_rows())
+            # The sheet's declared size can be anything ("A1:XFD1048576"): openpyxl would pad
+            # every row to it, so rows come as stored, cut at MAX_COLUMNS.
+            sheet.reset_dimensions()
+            rows = ([_display(c) for c in row[:MAX_COLUMNS]] for row in sheet.iter_rows())
             yield from _guarded(sheet_pages(source, index, f"sheet {sheet.title}", sheet.title, rows, budget, notes),
                                 sheet.title, notes)
     finally:

@@ -26,7 +26,7 @@ from ..types import Page
 
 ROW_CHARS = 400  # a row longer than this is split into several paragraphs
 MAX_COLUMNS = 512  # cells past this in a row are left out
-MAX_ROWS = 1_000_000  # rows read from one file (all its sheets)
+MAX_ROWS = 1_000_000  # rows with text read from one file (all its sheets)
 MAX_CHARS = 100_000_000  # characters of rendered rows from one file
 SEGMENT_CHARS = 1 << 20  # a sheet's text comes in pages (segments) of about this size
 
@@ -123,8 +123,9 @@ def sheet_pages(
             notes.append(f"{location or 'file'}: stopped after {budget.rows:,} rows ({budget.chars:,} characters); "
                          "the rest of the file is not indexed")
             break
-        budget.rows += 1
-        for paragraph in table.row(row):
+        paragraphs = table.row(row)
+        budget.rows += bool(paragraphs)  # empty rows cost nothing: a sheet may skip to row 1,048,576
+        for paragraph in paragraphs:
             parts.append(paragraph)
             size += len(paragraph) + 2
             budget.chars += len(paragraph) + 2
