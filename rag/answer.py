@@ -24,26 +24,44 @@ from .citations import cited_numbers, citations_for, is_refusal, strip_citations
 from .config import Settings
 from .prompt import NOT_FOUND, messages
 from .text import content_words, sentence_spans, support
-from .types import Answer, Hit, Sentence
+from .types import Answer, Hit, ReaderVerdict, Sentence
 from .verify import SUPPORT_THRESHOLD, Extract, render, verify
 
-# Why `ask` declines to answer, in the order abstain_reason checks them; "model_refused":
-# the LLM read the sources and said they lack the answer.
-ABSTAIN_REASONS = ("no_hits", "missing_terms", "far", "not_covered", "model_refused")
+# Why `ask` declines to answer, in the order abstain_reason checks them; "not_answered": the
+# reader read the passages and none answers; "model_refused": the LLM read the sources
+# and said they lack the answer.
+ABSTAIN_REASONS = ("no_hits", "missing_terms", "far", "not_covered", "not_answered", "model_refused")
 
 
-def abstain_reason(hits: Sequence[Hit], quotes: Extract, settings: Settings) -> str:
+def abstain_reason(
+    hits: Sequence[Hit], quotes: Extract, settings: Settings, reader: ReaderVerdict | None = None
+) -> str:
     """Why the documents cannot answer, or "" when they may: nothing was retrieved, a name
     or number of the question is in no source (asked about Mistral, the sources speak of
-    Llama), nothing is close enough to the question, or no passage covers what it asks.
-    Then `ask` says so without asking the LLM."""
+    Llama), nothing is close enough to the question, or no passage covers what it asks;
+    with a reader, whether it found a passage that answers. Then `ask` says so without
+    asking the LLM."""
     if not hits:
         return "no_hits"
+    if reader is not None:
+        return _read_reason(quotes, settings, reader)
     if settings.check_terms and quotes.missing:
         return "missing_terms"
     if max(h.similarity or 0.0 for h in hits) < settings.min_score:
         return "far"
     if quotes.coverage < settings.min_coverage or not quotes.sentences:
+        return "not_covered"
+    return ""
+
+
+def _read_reason(quotes: Extract, settings: Settings, reader: ReaderVerdict) -> str:
+    """With a reader, its verdict replaces the similarity floor and the coverage threshold;
+    the names-and-numbers check stays (measured: see the README, "Reading the passages")."""
+    if settings.check_terms and quotes.missing:
+        return "missing_terms"
+    if reader.score < reader.threshold:
+        return "not_answered"
+    if not quotes.sentences:  # nothing to quote or to check an answer against
         return "not_covered"
     return ""
 

@@ -18,6 +18,7 @@ from .cli_options import (  # noqa: F401  (the EXIT_* codes are part of rag.cli'
     Model, Ocr, PdfPassword, PlaceFlags, QaFile, Quiet, Rebuild, Split, Strategy, TopK, Verbose, Where, Workers,
     grouped, settings_from,
 )
+from .cli_options import NoReader, Reader, Rerank
 
 app = typer.Typer(
     help="Local retrieval-augmented generation: ingest documents, search them, ask questions with cited answers.",
@@ -146,12 +147,15 @@ def search(
     embed_model: EmbedModel = None,
     mode: Mode = None,
     where: Where = [],
+    reader: Reader = None,
+    no_reader: NoReader = False,
+    rerank: Rerank = None,
     as_json: Json = False,
     verbose: Verbose = False,
 ) -> None:
     """Print the chunks that best match the query.
 
-    Each with its similarity, source, page and heading.
+    Each with its similarity, source, page and heading (and the reader's score with --rerank).
     """
 
     def body() -> None:
@@ -159,7 +163,8 @@ def search(
         from .index import Index  # not rag.pipeline: its ingest and eval imports cost a search ~75 ms
         from .types import Where as Filter
 
-        settings = place.settings(embed_model=embed_model, k=k, mode=mode)
+        settings = place.settings(embed_model=embed_model, k=k, mode=mode, reader=reader, no_reader=no_reader,
+                                  rerank=rerank)
         hits = Index.open(settings=settings).search(query, settings.top_k, where=Filter.parse(where))
         if as_json:
             show.print_json({"query": query, "hits": [h.to_dict() for h in hits]})
@@ -255,6 +260,9 @@ def eval_command(
     model: Model = None,
     context_tokens: ContextTokens = None,
     strategy: Strategy = None,
+    reader: Reader = None,
+    no_reader: NoReader = False,
+    rerank: Rerank = None,
     quiet: Quiet = False,
     as_json: Json = False,
     verbose: Verbose = False,
@@ -269,7 +277,8 @@ def eval_command(
         from . import cli_render as show
         from .pipeline import Index, evaluate, evaluate_qa
 
-        generation = {"llm": llm, "base_url": base_url, "llm_model": llm_model}
+        generation = {"llm": llm, "base_url": base_url, "llm_model": llm_model, "reader": reader,
+                      "no_reader": no_reader, "rerank": rerank}
         if qa is not None:
             settings = settings_from(
                 embed_model=embed_model, mode=mode, index_dir=index_dir, model=model, context_tokens=context_tokens,

@@ -84,6 +84,15 @@ ShowUnsupported = Annotated[Optional[bool], typer.Option(
     "--show-unsupported/--hide-unsupported",
     help="Also print the sentences of the LLM's answer that no source supports, marked NOT SUPPORTED "
     "(env RAG_SHOW_UNSUPPORTED; default hide: the answer holds only what the sources support).")]
+Reader = Annotated[Optional[str], typer.Option(
+    "--reader", metavar="PATH",
+    help="Read the top passages with this reader and answer only when one answers the question: default (the "
+    "packaged one), an ONNX export folder, a CrossEncoder or a question-answering model folder (env RAG_READER; "
+    "default off).")]
+NoReader = Annotated[bool, typer.Option("--no-reader", help="No reader, whatever RAG_READER or rag.toml say.")]
+Rerank = Annotated[Optional[bool], typer.Option(
+    "--rerank/--no-rerank", help="Order the top hits by the reader's score, best first (needs a reader; "
+    "env RAG_RERANK; default no).")]
 Llm = Annotated[Optional[str], typer.Option(
     "--llm", metavar="llama.cpp|openai",
     help="Generation backend: a local GGUF file or an OpenAI-compatible server (env RAG_LLM; default llama.cpp).")]
@@ -138,14 +147,17 @@ _SETTING_OF_FLAG = {
 }
 
 
-def settings_from(extractive: bool = False, **flags: Any) -> "Settings":
+def settings_from(extractive: bool = False, no_reader: bool = False, **flags: Any) -> "Settings":
     """Settings from the command line over rag.toml and RAG_* variables; a flag left out
-    (None) falls through to them. `--extractive` is `--strategy extractive` and wins over it."""
+    (None) falls through to them. `--extractive` is `--strategy extractive` and wins over it;
+    `--no-reader` is `reader=""` and wins over `--reader`."""
     from .config import Settings
 
     overrides = {_SETTING_OF_FLAG.get(name, name): value for name, value in flags.items()}
     if extractive:
         overrides["strategy"] = "extractive"
+    if no_reader:
+        overrides["reader"] = ""
     return Settings.load(overrides)
 
 
@@ -184,6 +196,9 @@ class AnswerFlags:
     strategy: Strategy = None
     extractive: Extractive = False
     show_unsupported: ShowUnsupported = None
+    reader: Reader = None
+    no_reader: NoReader = False
+    rerank: Rerank = None
     mode: Mode = None
     where: Where = field(default_factory=list)
     index_dir: IndexDir = None

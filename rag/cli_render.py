@@ -153,9 +153,11 @@ def scores(hit: "Hit", mode: str, digits: int = 3) -> str:
     """The score a list is ranked by, named after the mode ("hybrid 0.912"), then the
     cosine similarity when it is not that score: ranked by one number and showing another,
     a list looks shuffled."""
-    ranked = f"{mode} {hit.score:.{digits}f}"
+    # A hit the reader read shows its score first: with --rerank that is the order.
+    read = "" if hit.reader_score is None else f"reader {hit.reader_score:.2f} · "
+    ranked = f"{read}{mode} {hit.score:.{digits}f}"
     if mode == "dense" or hit.similarity is None:
-        return ranked if mode != "dense" else f"cosine {hit.score:.{digits}f}"
+        return ranked if mode != "dense" else ranked.replace(f"{mode} ", "cosine ")
     return f"{ranked} · cosine {hit.similarity:.{digits}f}"
 
 
@@ -222,6 +224,9 @@ def refusal(answer: "Answer") -> str:
     if reason == "not_covered":
         return (f"No passage answers it: the closest ones hold only {answer.coverage:.0%} of what the question "
                 "asks (rarer words counting more).")
+    if reason == "not_answered" and answer.reader is not None:
+        return (f"The reader found no passage that answers it (its best score, {answer.reader.score:.2f}, is under "
+                f"its threshold of {answer.reader.threshold:.2f}).")
     if reason == "model_refused":
         return "The model read the sources below and found no answer in them."
     if reason == "no_hits":

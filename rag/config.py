@@ -107,6 +107,16 @@ class Settings:
     # restatements of the question) in the answer, marked, instead of leaving them out
     # (rag/answer.py); they are in the JSON's `sentences` and `llm_answer` either way.
     show_unsupported: bool = False
+    # The reader (rag/readers/) that reads the top hits and says whether one answers the
+    # question: "" off, "default" the packaged one (rag/models/reader/), or a path to an
+    # ONNX export, a CrossEncoder or a question-answering folder. When on, `ask` abstains
+    # when its best score is under its threshold (the folder's reader.json, or
+    # reader_threshold). Off by default: see the README's "Reading the passages" for the
+    # figures that decided it. The index records nothing about it.
+    reader: str = ""
+    reader_threshold: float | None = None
+    # Order the hits the reader read by its score, best first (search, ask, eval).
+    rerank: bool = False
     # From this many chunks a new index searches approximately (IVF) instead of exactly,
     # and its vectors are kept as float32 or float16; both are recorded in the manifest
     # when an index is created and kept by later ingests (rag/stores/vector_index.py).

@@ -2,12 +2,14 @@
 
 Short orchestration over the parts: the store (rag/stores/), the embedder
 (rag/embedders/), retrieval (rag/retrieve.py), the prompt (rag/prompt.py), the generator
-(rag/generators/) and the answer policy (rag/answer.py). Models are built from the
-settings when first needed, or up front with `load_models()`; either can be injected.
+(rag/generators/), the reader (rag/readers/) and the answer policy (rag/answer.py).
+Models are built from the settings when first needed, or up front with `load_models()`;
+any of them can be injected.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,11 +21,15 @@ from .embedders import Embedder, make_embedder, resolve_embed_model
 from .errors import ConfigError, IndexMismatchError
 from .generators import Generator, make_generator
 from .prompt import Prompt, build_prompt
+from .readers import Reader, make_reader, read_hits
 from .retrieve import Retriever
 from .stores import Store, backend_for
 from .text import word_forms
-from .types import Answer, Hit, Where
+from .types import Answer, Hit, ReaderVerdict, Where
 from .verify import extract
+
+log = logging.getLogger(__name__)
+_OFF = object()  # no reader injected: the settings say which, if any
 
 
 class Index:
@@ -35,12 +41,14 @@ class Index:
     """
 
     def __init__(
-        self, store: Store, settings: Settings, embedder: Embedder | None = None, generator: Generator | None = None
+        self, store: Store, settings: Settings, embedder: Embedder | None = None, generator: Generator | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self._embedder = embedder
         self._generator = generator
+        self._reader: object = _OFF if reader is None else reader
         built = store.manifest.embedder
         if embedder is not None:
             store.manifest.check_compatible(store.location, embedder.name, embedder.dim)
@@ -57,14 +65,17 @@ class Index:
         settings: Settings | None = None,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        reader: Reader | None = None,
     ) -> "Index":
         settings = settings_for(settings, index_dir)
-        return cls(backend_for(settings).open(), settings, embedder, generator)
+        return cls(backend_for(settings).open(), settings, embedder, generator, reader)
 
     def load_models(self, generator: bool = True) -> None:
-        """Load the embedder (and the generator unless `generator` is False) now, so a bad
-        model path fails before the first question rather than in the middle of it."""
+        """Load the embedder, the reader if one is on, and the generator unless `generator`
+        is False, now, so a bad model path fails before the first question rather than in
+        the middle of it."""
         self.embedder
+        self.reader
         if generator:
             self.generator
 
@@ -81,25 +92,47 @@ class Index:
         return self._embedder
 
     @property
+    def reader(self) -> Reader | None:
+        """The injected reader, else the one the settings name (None: off)."""
+        if self._reader is _OFF:
+            self._reader = make_reader(self.settings)
+        return self._reader  # type: ignore[return-value]
+
+    @property
     def generator(self) -> Generator:
         if self._generator is None:
             self._generator = make_generator(self.settings)
         return self._generator
 
     def search(
-        self, query: str, k: int | None = None, mode: str | None = None, where: Where | None = None
+        self, query: str, k: int | None = None, mode: str | None = None, where: Where | None = None,
+        rerank: bool | None = None,
     ) -> list[Hit]:
         """The k chunks that best match the query, best first.
 
         Args:
             mode: "dense", "lexical" or "hybrid" (default: the settings' mode).
             where: keep only hits from matching sources / file types.
+            rerank: have the reader reorder the top hits (rag/readers/ READ_DEPTH) by its
+                score (default: the settings' rerank; nothing happens without a reader).
         """
         k = self.settings.top_k if k is None else k
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
         retriever = Retriever(self.store, self.embedder, self.settings.rrf_k, self.settings.fusion)
-        return retriever.search(query, k, mode or self.settings.mode, where)
+        hits = retriever.search(query, k, mode or self.settings.mode, where)
+        if self.settings.rerank if rerank is None else rerank:
+            hits, _ = self._read(query, hits, rerank=True)
+        return hits
+
+    def _read(self, question: str, hits: list[Hit], rerank: bool) -> tuple[list[Hit], ReaderVerdict | None]:
+        """The hits as the reader scored (and with `rerank` ordered) them, and its verdict;
+        unchanged, and no verdict, when no reader is on."""
+        if self.reader is None:
+            if rerank:
+                log.warning("rerank needs a reader: pass --reader PATH (or set reader); the hits keep their order")
+            return hits, None
+        return read_hits(self.reader, question, hits, rerank)
 
     def idf(self, text: str) -> dict[str, float]:
         """The IDF of each content word of the text, looked up by the form the text uses
@@ -144,11 +177,15 @@ class Index:
         extractive = extractive or self.settings.strategy == "extractive"
         t0 = time.perf_counter()
         asked = query or question  # a chat follow-up is judged by its standalone form
-        hits = self.search(asked, k, mode, where)
+        hits = self.search(asked, k, mode, where, rerank=False)
+        t_read = time.perf_counter()
+        hits, verdict = self._read(asked, hits, self.settings.rerank)  # read once: the gate and the order
         t1 = t2 = time.perf_counter()
         models = {"embedder": self.store.manifest.embedder.name, "llm": "" if extractive else self.generator.name}
+        if verdict is not None:
+            models["reader"] = verdict.name
         quotes = extract(asked, hits, idf=self.idf(asked))
-        reason = policy.abstain_reason(hits, quotes, self.settings)
+        reason = policy.abstain_reason(hits, quotes, self.settings, verdict)
         if reason:
             answer = policy.abstained(question, hits, quotes, models, reason)
         elif extractive:
@@ -167,7 +204,9 @@ class Index:
             on_token(answer.text)
         timings = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
                    "total": (time.perf_counter() - t0) * 1000}
-        return replace(answer, timings_ms=timings)
+        if verdict is not None:
+            timings["read"] = (t1 - t_read) * 1000  # part of retrieve
+        return replace(answer, timings_ms=timings, reader=verdict)
 
     def _generate(self, prompt: Prompt, *callbacks: Callable[[str], None] | None) -> str:
         s = self.settings

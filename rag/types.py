@@ -63,6 +63,7 @@ class Hit:
     similarity: float | None = None  # cosine of query and chunk, whatever the ranking mode
     location: str = ""  # the chunk's own label ("slide 4 notes"); see `where`
     ocr: bool = False  # recognised from an image
+    reader_score: float | None = None  # the reader's verdict on this chunk, when one read it (rag/readers/)
 
     @property
     def where(self) -> str:
@@ -83,6 +84,7 @@ class Hit:
             "similarity": None if self.similarity is None else round(self.similarity, 6),
             "location": self.where,
             "ocr": self.ocr,
+            **({} if self.reader_score is None else {"reader_score": round(self.reader_score, 4)}),
         }
 
 
@@ -152,6 +154,20 @@ class Sentence:
 
 
 @dataclass(frozen=True)
+class ReaderVerdict:
+    """The reader's best score among the passages it read, and on which chunk; `ask`
+    answers only when it reaches the threshold."""
+
+    score: float
+    chunk_id: int
+    threshold: float
+    name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": round(self.score, 4), "passage_id": self.chunk_id, "threshold": round(self.threshold, 4)}
+
+
+@dataclass(frozen=True)
 class Answer:
     """A generated answer with the sources it was given and the ones it cites."""
 
@@ -171,6 +187,7 @@ class Answer:
     # With "abstain", why (rag/answer.py ABSTAIN_REASONS): "no_hits", "missing_terms",
     # "far", "not_covered" or "model_refused".
     abstain_reason: str = ""
+    reader: ReaderVerdict | None = None  # None: no reader read the passages
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -188,6 +205,7 @@ class Answer:
             "coverage": round(self.coverage, 4),
             "missing": list(self.missing),
             "abstain_reason": self.abstain_reason or None,
+            "reader": self.reader.to_dict() if self.reader else None,
         }
 
 

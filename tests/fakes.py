@@ -95,3 +95,18 @@ def settings(tmp_path: Path, **kw) -> Settings:
     # Settings.load: RAG_STORE picks the backend where a test module runs on both (test_pipeline.py).
     return Settings.load({"index_dir": tmp_path / "index", "chunk_tokens": kw.pop("chunk_tokens", 32),
                           "chunk_overlap": kw.pop("chunk_overlap", 4), "embed_cache": kw.pop("embed_cache", False), **kw})
+
+
+class FakeReader:
+    """A reader that knows the answer words: a passage scores the summed weight of those
+    it holds (lowercased), -1.0 when it holds none. Records every call."""
+
+    def __init__(self, answers: dict[str, float], threshold: float = 0.0, name: str = "test/fake-reader") -> None:
+        self.answers = answers
+        self.threshold = threshold
+        self.name = name
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def scores(self, question: str, passages: Sequence[str]) -> list[float]:
+        self.calls.append((question, list(passages)))
+        return [sum(w for word, w in self.answers.items() if word in p.lower()) or -1.0 for p in passages]
