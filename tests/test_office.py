@@ -373,6 +373,17 @@ def test_xml_entity_declarations_are_refused(tmp_path, name, part):
     assert reason(write_zip(path, members)) == f"XML with a DTD or entity declarations ({part}); refused for safety"
 
 
+def test_epub2_doctype_without_entities_is_read(tmp_path):
+    path = make_epub(tmp_path / "old.epub")
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["OEBPS/toc.ncx"] = ('<?xml version="1.0"?><!DOCTYPE ncx PUBLIC "-//NISO//DTD ncx 2005-1//EN" '
+                                '"http://www.daisy.org/z3986/2005/ncx-2005-1.dtd"><ncx/>')
+    members["OEBPS/book.opf"] = b'<?xml version="1.0"?><!DOCTYPE package>' + members["OEBPS/book.opf"].split(b"?>", 1)[1]
+    pages, _ = loaded(write_zip(path, members))
+    assert len(pages) == 2
+
+
 def test_empty_documents_fail_as_empty(tmp_path):
     import docx
 

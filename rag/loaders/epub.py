@@ -3,8 +3,8 @@
 The package is found as a reader finds it: META-INF/container.xml names the OPF file,
 whose spine lists the chapters in reading order. `page` counts the chapters that have
 text (a cover image gives none), located "chapter N". The OPF and container are parsed
-with defusedxml; chapters are XHTML read by rag/loaders/html.py, which expands no
-entities. A book whose chapters are encrypted (DRM, listed in META-INF/encryption.xml)
+with defusedxml (a DOCTYPE is allowed, entities are not); chapters are XHTML read by
+rag/loaders/html.py, which expands no entities. A book whose chapters are encrypted (DRM, listed in META-INF/encryption.xml)
 fails with that reason; obfuscated fonts alone do not matter.
 """
 
@@ -21,7 +21,7 @@ from ..errors import LoaderError
 from ..types import Page
 from .html import html_to_text
 from .text import decode_text, repair
-from .zipped import check_xml_parts, open_package, short
+from .zipped import open_package, short
 
 KINDS = {".epub": "html"}
 _OPF = "{http://www.idpf.org/2007/opf}"
@@ -34,7 +34,6 @@ def read(path: Path, source: str, kind: str, notes: list[str], passwords: Iterab
     """The chapters of an EPUB that have text, one page each."""
     pages: list[Page] = []
     with open_package(path, source, "EPUB book") as zf:
-        check_xml_parts(zf, source, (".xml", ".opf", ".ncx"))
         chapters = _spine(zf, source)
         _refuse_drm(zf, source, chapters)
         for name in chapters:
@@ -58,12 +57,17 @@ def read(path: Path, source: str, kind: str, notes: list[str], passwords: Iterab
 
 
 def _parse(zf: zipfile.ZipFile, name: str, source: str):  # -> Element
+    import defusedxml
     import defusedxml.ElementTree as SafeET
 
     try:
-        return SafeET.fromstring(zf.read(name), forbid_dtd=True)
+        # A DOCTYPE alone is allowed (EPUB 2 files carry public identifiers, never
+        # fetched); entity declarations and external references are refused.
+        return SafeET.fromstring(zf.read(name), forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except KeyError:
         raise LoaderError(source, f"not an EPUB book: no {name}") from None
+    except defusedxml.DefusedXmlException:
+        raise LoaderError(source, f"XML with a DTD or entity declarations ({name}); refused for safety") from None
     except Exception as exc:
         raise LoaderError(source, f"damaged EPUB book: {name} cannot be read ({short(exc)})") from None
 
