@@ -11,7 +11,7 @@ from rag.evaluate import load_qa
 from rag.loaders import load
 
 PROJECT = Path(__file__).resolve().parents[1]
-SETS = {"corpus_questions.jsonl": (77, 14), "heldout_questions.jsonl": (30, 10)}
+SETS = {"corpus_questions.jsonl": (78, 14), "heldout_questions.jsonl": (30, 10)}
 
 
 def page_texts(name: str) -> dict[int | None, str]:
