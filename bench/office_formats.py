@@ -11,7 +11,7 @@ and characters of text per second of loading, median of --repeat runs.
 
 Memory: a child process loads a generated workbook of --rows rows x 8 columns (.xlsx,
 and the same rows as .csv) and reads its pages one at a time, as an ingest does,
-keeping none; its peak RSS comes from os.wait4. The reference is a child that only
+keeping none, and reports its peak RSS (VmHWM). The reference is a child that only
 imports the loaders and openpyxl, so the difference is what the rows cost.
 
     python bench/office_formats.py [--rows 200000] [--repeat 3]
@@ -181,28 +181,29 @@ def speed(folder: Path, files_per_format: int, repeat: int) -> None:
         print(f"{suffix:7} {len(paths):5} {pages:6} {chars:10,} {seconds:8.3f} {pages / seconds:9.1f} {chars / seconds / 1e6:9.2f}")
 
 
+# The child reports its own peak (VmHWM): ru_maxrss from wait4 would also count the
+# moments after fork, before exec, when the child is a copy of this larger process.
 CHILD = """
-import sys, time
+import re, sys, time
 from pathlib import Path
 from rag.loaders import iter_pages
 import openpyxl
+started, pages, chars, notes = time.perf_counter(), 0, 0, []
 if sys.argv[1] != "floor":
-    started, pages, chars, notes = time.perf_counter(), 0, 0, []
     for page in iter_pages(Path(sys.argv[1]), "big", notes):
         pages += 1
         chars += len(page.text)
-    print(f"{pages} {chars} {time.perf_counter() - started:.2f} {len(notes)}")
+seconds = time.perf_counter() - started
+peak = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
+print(f"{peak / 1024:.1f} {pages} {chars} {seconds:.2f} {len(notes)}")
 """
 
 
-def child_peak(argument: str) -> tuple[float, str]:
-    """Run CHILD on one file ("floor": imports only); its peak RSS in MB and its output."""
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, argument], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"child failed on {argument}: status {status}")
-    return usage.ru_maxrss / 1024, out.strip()
+def child_peak(argument: str) -> tuple[float, list[str]]:
+    """Run CHILD on one file ("floor": imports only); its peak RSS in MB and its figures."""
+    out = subprocess.run([sys.executable, "-c", CHILD, argument], capture_output=True, text=True, cwd=ROOT, check=True)
+    peak, *figures = out.stdout.split()
+    return float(peak), figures
 
 
 def memory(folder: Path, n_rows: int) -> None:
@@ -215,11 +216,10 @@ def memory(folder: Path, n_rows: int) -> None:
           f"{xlsx.stat().st_size / 1e6:.1f} MB .xlsx, {csv_path.stat().st_size / 1e6:.1f} MB .csv")
     floor, _ = child_peak("floor")
     print(f"{'child':28} {'peak RSS MB':>11} {'over floor':>10} {'pages':>6} {'chars':>12} {'seconds':>8} {'rows/s':>9}")
-    print(f"{'imports only (floor)':28} {floor:11.0f} {0:10.0f}")
+    print(f"{'imports only (floor)':28} {floor:11.1f} {0:10.1f}")
     for label, path in [(f"load {n_rows:,}-row .xlsx", xlsx), (f"load {n_rows:,}-row .csv", csv_path)]:
-        peak, out = child_peak(str(path))
-        pages, chars, seconds, _ = out.split()
-        print(f"{label:28} {peak:11.0f} {peak - floor:10.0f} {pages:>6} {int(chars):12,} {float(seconds):8.2f} "
+        peak, (pages, chars, seconds, _) = child_peak(str(path))
+        print(f"{label:28} {peak:11.1f} {peak - floor:10.1f} {pages:>6} {int(chars):12,} {float(seconds):8.2f} "
               f"{n_rows / float(seconds):9,.0f}")
 
 
@@ -228,11 +228,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="rows of the spreadsheet whose memory is measured")
     parser.add_argument("--files", type=int, default=5, help="generated files per format for the speed table")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["speed", "memory"], help="run one of the two parts")
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="rag-office-bench-") as tmp:
-        speed(Path(tmp), args.files, args.repeat)
-        memory(Path(tmp), args.rows)
+        if args.only != "memory":
+            speed(Path(tmp), args.files, args.repeat)
+        if args.only != "speed":
+            memory(Path(tmp), args.rows)
 
 
 if __name__ == "__main__":
