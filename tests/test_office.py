@@ -384,6 +384,14 @@ def test_epub2_doctype_without_entities_is_read(tmp_path):
     assert len(pages) == 2
 
 
+def test_dtd_hidden_behind_a_comment_is_found(tmp_path):
+    path = make_docx(tmp_path / "doc.docx")
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["word/document.xml"] = LAUGHS.replace("<!DOCTYPE", "<!-- <w:p> --><!DOCTYPE")
+    assert "refused for safety" in reason(write_zip(path, members))
+
+
 def test_empty_documents_fail_as_empty(tmp_path):
     import docx
 

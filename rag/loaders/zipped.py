@@ -124,11 +124,13 @@ def check_xml_parts(zf: zipfile.ZipFile, source: str, suffixes: tuple[str, ...] 
 def _declares_dtd(head: bytes) -> bool:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         head = head.decode("utf-16", errors="replace").encode("utf-8", errors="replace")
+    # Comments and processing instructions go first: "<a" inside one is not the root.
+    head = re.sub(rb"<!--.*?-->|<\?.*?\?>", b"", head, flags=re.S)
     root = re.search(rb"<[A-Za-z_]", head)
-    if root is None and len(head) >= _PROLOG_BYTES:
+    if root is None and len(head) >= _PROLOG_BYTES // 2:
         return True  # a prolog this long only hides something further on
     prolog = head[: root.start()] if root else head
-    return b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog
+    return b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog or b"<!--" in prolog or b"<?" in prolog
 
 
 def expect_ooxml(zf: zipfile.ZipFile, source: str, expected: str) -> None:
