@@ -197,3 +197,16 @@ def test_layout_joins_words_into_lines_and_paragraphs():
     boxes = [box(300, 2, 100), box(10, 0, 250), box(10, 30, 300), box(10, 120, 200)]
     assert ocr_engine.layout(boxes, ["world", "hello", "next line", "new paragraph"]) == (
         "hello world\nnext line\n\nnew paragraph")
+
+
+def test_pages_to_recognise_lengthen_a_running_time_limit():
+    import signal
+
+    from rag.loaders import _time_limit
+
+    with _time_limit(5.0):
+        ocr_engine.allow_time(2)
+        remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+    assert 4.0 + 2 * ocr_engine.SECONDS_PER_PAGE < remaining <= 5.0 + 2 * ocr_engine.SECONDS_PER_PAGE
+    ocr_engine.allow_time(3)  # no limit running: none is started
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0

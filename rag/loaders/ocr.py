@@ -13,9 +13,10 @@ page recognised, once. The text is laid out again from the boxes: words on one l
 joined by spaces, lines by newlines, a blank line where the gap is wider than the
 page's usual line spacing. Two-column pages are read across the columns.
 
-One engine per process, built on first use (about 3 s); a page costs one detection per
-turn tried plus one recognition, which dominates (about 0.2-0.5 s per line of text on
-two busy cores).
+One engine per process, built on first use (3-6 s). A page costs two detections (three
+when it lies on its side), a few classifier looks and one recognition, which dominates:
+an A4 page of 14 lines took about 6 s of CPU, 17-30 s of wall clock on two cores shared
+with other jobs (bench/ocr.py), with a character error rate under 0.5%.
 """
 
 from __future__ import annotations
@@ -141,9 +142,16 @@ def _engine() -> Any:
         from rapidocr import RapidOCR
     except ImportError as exc:
         raise RagError(f"OCR needs the rapidocr package ({exc}): pip install rapidocr") from None
+    import multiprocessing
+
+    # In a loader worker (ingest --workers) the pool is the parallelism: one thread each.
+    # Elsewhere ONNX Runtime takes every core (on two cores shared with other jobs, one
+    # thread read a page in 12 s and 3.5 s of CPU, two in 15-16 s and 4.2-4.6 s).
+    threads = 1 if multiprocessing.parent_process() is not None else -1
     return RapidOCR(params={
         # RapidOCR logs to stderr itself; only its errors, then: "no text found" is ours to report.
         "Global.log_level": "error",
+        "EngineConfig.onnxruntime.intra_op_num_threads": threads,
         "Global.max_side_len": MAX_SIDE,
         "Global.text_score": MIN_SCORE,
         "Det.limit_type": "max",
