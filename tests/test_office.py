@@ -169,6 +169,19 @@ def test_docx_text_inside_a_content_control_is_read(tmp_path):
     assert loaded(tmp_path / "cover.docx")[0][0].text == "Cover page title\n\nBody text.\n"
 
 
+def test_docx_tracked_insertions_are_text_and_deletions_are_not(tmp_path):
+    import docx
+    from docx.oxml import parse_xml
+
+    document = docx.Document()
+    paragraph = document.add_paragraph("The budget is ")
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    paragraph._p.append(parse_xml(f'<w:del {w} w:id="1" w:author="A"><w:r><w:delText>low</w:delText></w:r></w:del>'))
+    paragraph._p.append(parse_xml(f'<w:ins {w} w:id="2" w:author="A"><w:r><w:t>high</w:t></w:r></w:ins>'))
+    document.save(tmp_path / "tracked.docx")
+    assert loaded(tmp_path / "tracked.docx")[0][0].text == "The budget is high\n"
+
+
 def test_table_cell_shares_its_chunk_with_its_header_and_row_name(tmp_path):
     page = loaded(make_docx(tmp_path / "report.docx"))[0][0]
     chunks = chunk_page(page, count, max_tokens=20, overlap=4)

@@ -91,7 +91,7 @@ def _body_blocks(container: Any, parent: Any) -> Iterator[Any]:
 
 def _docx_paragraph(paragraph: Any, numbered: int) -> tuple[str, int]:
     """One paragraph as a Markdown line, and the list counter after it."""
-    text = cell(paragraph.text)
+    text = cell(_text_of(paragraph._p))
     if not text:
         return "", numbered
     style = (paragraph.style.name if paragraph.style is not None else "") or ""
@@ -124,19 +124,32 @@ def _docx_rows(table: Any) -> Iterator[list[str]]:
         try:
             cells = row.cells
         except Exception:  # an irregular grid python-docx cannot lay out: read the cells as written
-            yield [" ".join(t.text or "" for t in tc.iter(_W_T)) for tc in row._tr.tc_lst]
+            yield [_text_of(tc) for tc in row._tr.tc_lst]
             continue
         seen, texts = set(), []
         for c in cells:
             if id(c._tc) in seen:  # the same merged cell again, across columns
                 continue
             seen.add(id(c._tc))
-            texts.append(c.text)
+            texts.append(_text_of(c._tc))
         yield texts
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-_W_T = _W + "t"
+_TEXT_TAGS = {_W + "t": None, _W + "tab": " ", _W + "br": " ", _W + "cr": " "}
+
+
+def _text_of(element: Any) -> str:
+    """The text of a paragraph or cell as the reader sees it, read from the XML itself:
+    python-docx's .text leaves out runs inside tracked insertions (w:ins), which are
+    part of the current text. Deleted text is w:delText and stays out; text boxes
+    (w:txbxContent, anchored in a run) are left out as python-docx does."""
+    parts = []
+    for node in element.iter(*_TEXT_TAGS):
+        if any(a.tag == _W + "txbxContent" for a in node.iterancestors()):
+            continue
+        parts.append(node.text or "" if node.tag == _W + "t" else _TEXT_TAGS[node.tag])
+    return "".join(parts)
 
 
 # --- PowerPoint ----------------------------------------------------------------------
