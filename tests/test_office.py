@@ -364,6 +364,8 @@ def test_zip_bombs_are_refused_before_parsing(tmp_path, monkeypatch):
         zf.writestr("[Content_Types].xml", "<Types/>")
         zf.writestr("word/document.xml", b"\0" * (24 << 20))
     assert "zip bomb? word/document.xml unpacks" in reason(tmp_path / "bomb.docx")
+    monkeypatch.setattr(zipped, "MAX_XML", 10_000)
+    assert "MB of XML to parse" in reason(make_pptx(tmp_path / "deck.pptx"))
     monkeypatch.setattr(zipped, "MAX_UNPACKED", 10_000)
     assert "too large to read safely: the package unpacks to" in reason(make_pptx(tmp_path / "deck.pptx"))
     monkeypatch.setattr(zipped, "MAX_MEMBERS", 5)

@@ -27,6 +27,7 @@ from .text import read_error_reason
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_MEMBERS = 10_000
 MAX_UNPACKED = 512 << 20  # bytes, all parts that a parser holds in memory together
+MAX_XML = 128 << 20  # bytes of those that are XML: a parsed tree takes several times its text
 MAX_RATIO = 250  # deflate tops out near 1000:1; real XML stays well under 100:1
 RATIO_FLOOR = 8 << 20  # small parts may compress as well as they like
 _PROLOG_BYTES = 64 << 10  # a DTD must come before the root element, within this
@@ -93,7 +94,7 @@ def _check_sizes(zf: zipfile.ZipFile, source: str, streamed: list[re.Pattern[str
     infos = zf.infolist()
     if len(infos) > MAX_MEMBERS:
         raise LoaderError(source, f"zip bomb? {len(infos):,} entries in the package (limit {MAX_MEMBERS:,})")
-    held = 0
+    held = xml = 0
     for info in infos:
         if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
             raise LoaderError(
@@ -101,9 +102,13 @@ def _check_sizes(zf: zipfile.ZipFile, source: str, streamed: list[re.Pattern[str
                 f"its packed size (limit {MAX_RATIO})")
         if not any(p.fullmatch(info.filename) for p in streamed):
             held += info.file_size
+            xml += info.file_size if info.filename.lower().endswith((".xml", ".rels")) else 0
     if held > MAX_UNPACKED:
         raise LoaderError(source, f"too large to read safely: the package unpacks to {held >> 20:,} MB "
                           f"(limit {MAX_UNPACKED >> 20} MB)")
+    if xml > MAX_XML:
+        raise LoaderError(source, f"too large to read safely: {xml >> 20:,} MB of XML to parse "
+                          f"(limit {MAX_XML >> 20} MB)")
 
 
 def check_xml_parts(zf: zipfile.ZipFile, source: str, suffixes: tuple[str, ...] = (".xml", ".rels", ".opf")) -> None:
