@@ -134,6 +134,15 @@ def test_a_damaged_image_fails_with_its_reason(tmp_path: Path):
         load(tmp_path / "fake.jpg", "fake.jpg")
 
 
+def test_an_image_too_large_to_read_is_refused_before_decoding(tmp_path: Path):
+    from PIL import Image
+
+    path = tmp_path / "huge.png"
+    Image.new("1", (9000, 9000), 1).save(path)  # 81 megapixels in a file of a few kilobytes
+    with pytest.raises(LoaderError, match=r"image too large to read \(9000 x 9000 pixels\)"):
+        load(path, "huge.png")
+
+
 def test_a_scanned_pdf_page_is_recognised_and_never_means_never(tmp_path: Path):
     path = tmp_path / "scanned.pdf"
     scan(angle=270).save(path, resolution=100)  # Pillow writes the image alone: no text layer
