@@ -8,15 +8,17 @@ turns single lines by 180 degrees, and lines it turns still come out in the page
 order, bottom first. So the page's turn is found first, cheaply: the detector's boxes
 say whether the lines run across or down the page (90/270), a vote of the line
 classifier over the widest lines says whether the page is upside down (180), and the
-median slope of the long lines gives the skew, which is rotated away. Only then is the
-page recognised, once. The text is laid out again from the boxes: words on one line
+median slope of the long lines gives the skew. Then each box is cut out straightened
+(a skewed line is a turned rectangle) and read, without a second detection pass. The
+text is laid out from the boxes, in a frame turned by the skew: words on one line
 joined by spaces, lines by newlines, a blank line where the gap is wider than the
 page's usual line spacing. Two-column pages are read across the columns.
 
-One engine per process, built on first use (3-6 s). A page costs two detections (three
-when it lies on its side), a few classifier looks and one recognition, which dominates:
-an A4 page of 14 lines took about 6 s of CPU, 17-30 s of wall clock on two cores shared
-with other jobs (bench/ocr.py), with a character error rate under 0.5%.
+One engine per process, built on first use (3-6 s). A page costs one detection (two
+when it lies on its side), a few classifier looks and the recognition of each line,
+which dominates: an A4 page of 14 lines took about 5 s of CPU, 11-18 s of wall clock
+on two cores shared with other jobs (bench/ocr.py), with a character error rate under
+0.5% upright, turned or skewed.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class Recognised:
     text: str  # lines in reading order; "" when the image holds no readable text
     score: float  # mean confidence of the lines kept (0 when none)
     turned: int  # degrees (counter-clockwise) the page was turned to read it: 0, 90, 180, 270
-    skew: float  # degrees of skew rotated away
+    skew: float  # degrees the lines fall to the right (negative: they rise)
 
 
 def recognise(image: Any) -> Recognised:
@@ -83,19 +85,14 @@ def recognise(image: Any) -> Recognised:
         boxes = _turn_boxes_180(boxes, page.size)
         turned = (turned + 180) % 360
     skew = _skew(boxes)
-    if abs(skew) >= 0.5:
-        page = page.rotate(skew, expand=True, fillcolor=255, resample=_bicubic())
-    # The page is upright now: the classifier's own turn of single lines would only add its
-    # mistakes on long lines (see _VOTE_PIECES).
-    result = _engine()(np.asarray(page), use_det=True, use_cls=False, use_rec=True)
-    if not getattr(result, "txts", None):
-        return Recognised("", 0.0, turned, skew)
-    kept = [(b, t, s) for b, t, s in zip(result.boxes, result.txts, result.scores) if s >= MIN_SCORE and t.strip()]
+    kept = [(box, text, score) for box, (text, score) in zip(boxes, map(_read_line, (_crop(page, b) for b in boxes)))
+            if score >= MIN_SCORE and text.strip()]
     if not kept:
         return Recognised("", 0.0, turned, skew)
     score = sum(s for _, _, s in kept) / len(kept)
     log.debug("OCR: turned %d, skew %.1f, %d boxes, mean confidence %.3f", turned, skew, len(kept), score)
-    return Recognised(layout([b for b, _, _ in kept], [t for _, t, _ in kept]), score, turned, skew)
+    straight = _unskew([b for b, _, _ in kept], skew)
+    return Recognised(layout(straight, [t for _, t, _ in kept]), score, turned, skew)
 
 
 def layout(boxes: list[Any], texts: list[str]) -> str:
@@ -215,6 +212,31 @@ def _upside_down(page: Any, boxes: Any) -> bool:
             for label, score in getattr(result, "cls_res", None) or ():
                 vote += score if str(label) == "180" else -score
     return vote > 0
+
+
+def _read_line(crop: Any) -> tuple[str, float]:
+    """One line's text and confidence. The page is upright by now, so the classifier's own
+    turn of single lines would only add its mistakes on long lines (see _VOTE_PIECES)."""
+    if crop is None:
+        return "", 0.0
+    result = _engine()(crop, use_det=False, use_cls=False, use_rec=True)
+    texts, scores = getattr(result, "txts", None), getattr(result, "scores", None)
+    return (str(texts[0]), float(scores[0])) if texts and scores else ("", 0.0)
+
+
+def _unskew(boxes: list[Any], skew: float) -> list[Any]:
+    """The boxes in a frame turned by -skew degrees, where the lines run level (for layout)."""
+    if abs(skew) < 0.5:
+        return boxes
+    a = math.radians(skew)
+    cos, sin = math.cos(a), math.sin(a)
+    out = []
+    for box in boxes:
+        turned = box.copy()
+        turned[:, 0] = box[:, 0] * cos + box[:, 1] * sin
+        turned[:, 1] = box[:, 1] * cos - box[:, 0] * sin
+        out.append(turned)
+    return out
 
 
 def _crop(page: Any, box: Any) -> Any:
