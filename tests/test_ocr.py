@@ -25,6 +25,7 @@ from rag.cli import EXIT_FILES_FAILED, app
 from rag.errors import LoaderError
 from rag.loaders import load
 from rag.loaders import ocr as ocr_engine
+from rag.loaders.ocr_layout import layout
 from rag.types import FileFailure
 
 TEXT = "Chunks are embedded once and stored in the index.\nEach answer cites the page it was taken from."
@@ -197,15 +198,26 @@ def test_cli_ocr_never_leaves_scans_unread(tmp_path: Path, hash_models: None):
     assert result.exit_code != 0 and "ocr (--ocr) must be auto, always or never" in result.stderr
 
 
-def test_layout_joins_words_into_lines_and_paragraphs():
+def box(x: float, y: float, w: float, h: float = 20.0):
     import numpy as np
 
-    def box(x: float, y: float, w: float, h: float = 20.0):
-        return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=float)
+    return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=float)
 
+
+def test_layout_joins_words_into_lines_and_paragraphs():
     boxes = [box(300, 2, 100), box(10, 0, 250), box(10, 30, 300), box(10, 120, 200)]
-    assert ocr_engine.layout(boxes, ["world", "hello", "next line", "new paragraph"]) == (
-        "hello world\nnext line\n\nnew paragraph")
+    assert layout(boxes, ["world", "hello", "next line", "new paragraph"]) == "hello world\nnext line\n\nnew paragraph"
+
+
+def test_layout_reads_two_columns_one_after_the_other_but_tables_across():
+    title = [box(10, 0, 900)]
+    left = [box(10, 40 + 30 * n, 420) for n in range(6)]
+    right = [box(480, 40 + 30 * n, 430) for n in range(6)]
+    texts = ["Title"] + [f"L{n}" for n in range(6)] + [f"R{n}" for n in range(6)]
+    assert layout(title + left + right, texts) == "Title\n\n" + "\n".join(texts[1:7]) + "\n\n" + "\n".join(texts[7:])
+    cells = [box(x, 30 * n, 80) for n in range(6) for x in (10, 500)]  # a two-column table of short cells
+    rows = [f"{side}{n}" for n in range(6) for side in ("name", "value")]
+    assert layout(cells, rows) == "\n".join(f"name{n} value{n}" for n in range(6))
 
 
 def test_pages_to_recognise_lengthen_a_running_time_limit():

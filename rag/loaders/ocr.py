@@ -10,9 +10,8 @@ say whether the lines run across or down the page (90/270), a vote of the line
 classifier over the widest lines says whether the page is upside down (180), and the
 median slope of the long lines gives the skew. Then each box is cut out straightened
 (a skewed line is a turned rectangle) and read, without a second detection pass. The
-text is laid out from the boxes, in a frame turned by the skew: words on one line
-joined by spaces, lines by newlines, a blank line where the gap is wider than the
-page's usual line spacing. Two-column pages are read across the columns.
+text is laid out from the boxes, in a frame turned by the skew, by
+rag/loaders/ocr_layout.py (lines, paragraphs, columns).
 
 One engine per process, built on first use (3-6 s). A page costs one detection (two
 when it lies on its side), a few classifier looks and the recognition of each line,
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RagError
+from .ocr_layout import layout, unskew
 
 log = logging.getLogger(__name__)
 
@@ -91,32 +91,8 @@ def recognise(image: Any) -> Recognised:
         return Recognised("", 0.0, turned, skew)
     score = sum(s for _, _, s in kept) / len(kept)
     log.debug("OCR: turned %d, skew %.1f, %d boxes, mean confidence %.3f", turned, skew, len(kept), score)
-    straight = _unskew([b for b, _, _ in kept], skew)
+    straight = unskew([b for b, _, _ in kept], skew)
     return Recognised(layout(straight, [t for _, t, _ in kept]), score, turned, skew)
-
-
-def layout(boxes: list[Any], texts: list[str]) -> str:
-    """Recognised boxes -> text: boxes whose vertical centres are within half a line of
-    each other form a line, read left to right; a gap between lines of more than 1.6
-    times the median line spacing starts a paragraph."""
-    items = sorted(
-        ((_centre_y(b), _height(b), _left(b), t.strip()) for b, t in zip(boxes, texts)), key=lambda i: i[0]
-    )
-    lines: list[list[tuple[float, float, float, str]]] = []
-    for item in items:
-        if lines and abs(item[0] - _mean_y(lines[-1])) <= 0.5 * max(item[1], lines[-1][0][1]):
-            lines[-1].append(item)
-        else:
-            lines.append([item])
-    centres = [_mean_y(line) for line in lines]
-    steps = sorted(b - a for a, b in zip(centres, centres[1:]))
-    usual = steps[(len(steps) - 1) // 2] if steps else 0.0  # the lower median: paragraphs are the exception
-    out: list[str] = []
-    for n, line in enumerate(lines):
-        if n:
-            out.append("\n\n" if usual and centres[n] - centres[n - 1] > 1.6 * usual else "\n")
-        out.append(" ".join(t for _, _, _, t in sorted(line, key=lambda i: i[2])))
-    return "".join(out)
 
 
 def allow_time(pages: int) -> None:
@@ -224,21 +200,6 @@ def _read_line(crop: Any) -> tuple[str, float]:
     return (str(texts[0]), float(scores[0])) if texts and scores else ("", 0.0)
 
 
-def _unskew(boxes: list[Any], skew: float) -> list[Any]:
-    """The boxes in a frame turned by -skew degrees, where the lines run level (for layout)."""
-    if abs(skew) < 0.5:
-        return boxes
-    a = math.radians(skew)
-    cos, sin = math.cos(a), math.sin(a)
-    out = []
-    for box in boxes:
-        turned = box.copy()
-        turned[:, 0] = box[:, 0] * cos + box[:, 1] * sin
-        turned[:, 1] = box[:, 1] * cos - box[:, 0] * sin
-        out.append(turned)
-    return out
-
-
 def _crop(page: Any, box: Any) -> Any:
     """The line in `box` cut out and straightened (a skewed box is a rotated rectangle),
     as pixels; None for a sliver."""
@@ -281,15 +242,3 @@ def _width(box: Any) -> float:
 
 def _height(box: Any) -> float:
     return float(math.dist(box[1], box[2]))
-
-
-def _centre_y(box: Any) -> float:
-    return float(sum(p[1] for p in box) / 4)
-
-
-def _left(box: Any) -> float:
-    return float(min(p[0] for p in box))
-
-
-def _mean_y(line: list[tuple[float, float, float, str]]) -> float:
-    return sum(i[0] for i in line) / len(line)
