@@ -140,8 +140,10 @@ def listing(listing: "Listing") -> None:
 
 
 def where(hit: "Hit") -> str:
-    """A hit's source, with its page when it has one."""
-    return hit.source if hit.page is None else f"{hit.source} p.{hit.page}"
+    """The file and where in it, in the document's own terms ("notes.pdf p. 3",
+    "deck.pptx slide 4 notes"), marked when its text was recognised from an image."""
+    label = f"{hit.source} {hit.where}" if hit.where else hit.source
+    return f"{label} (OCR)" if hit.ocr else label
 
 
 def snippet(text: str, width: int = 160) -> str:

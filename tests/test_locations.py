@@ -98,3 +98,12 @@ def test_an_index_written_before_locations_reads_and_takes_new_files(tmp_path: P
         assert {h.source for h in index.search("velvet ribbons copper kettles", k=5)} == {"old.md", "new.md"}
     finally:
         index.close()
+
+
+def test_the_terminal_names_the_location_and_marks_ocr():
+    from rag.cli_render import where
+
+    assert where(Hit(1, 1.0, 0, "notes.pdf", 3, "", 0, 1, "x")) == "notes.pdf p. 3"
+    assert where(Hit(1, 1.0, 0, "a.md", None, "", 0, 1, "x")) == "a.md"
+    assert where(Hit(1, 1.0, 0, "deck.pptx", 4, "", 0, 1, "x", location="slide 4 notes")) == "deck.pptx slide 4 notes"
+    assert where(Hit(1, 1.0, 0, "scan.png", 1, "", 0, 1, "x", ocr=True)) == "scan.png p. 1 (OCR)"
