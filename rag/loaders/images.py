@@ -13,6 +13,7 @@ since a frame that large would only be scaled down to MAX_SIDE pixels anyway.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -41,7 +42,9 @@ def read(
     from . import ocr as engine
 
     try:
-        image = Image.open(path)
+        with warnings.catch_warnings():  # a large image is refused below, with its reason, not warned about
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
     except OSError as exc:
         if isinstance(exc, UnidentifiedImageError):
             raise LoaderError(source, "not an image Pillow can read (damaged or mislabelled?)") from None
