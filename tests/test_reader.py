@@ -351,3 +351,32 @@ def test_reading_never_imports_torch(tmp_path: Path, tiny: Path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert json.loads(lines[-1]) == [] and '"reader_score": -0.5' in out.stdout and '"reader": {' in out.stdout
+
+
+# ---------------------------------------------------------------- the packaged reader
+
+def test_the_packaged_reader_reads_held_out_squad_articles():
+    """The shipped model, loaded from the package with no network, on the held-out SQuAD
+    2.0 articles (never trained on): for the first three answerable questions of each, its
+    own paragraph against the first paragraph of the next article. A regression check of
+    the model and its encoding at the figures it had when shipped (26 of 27 ranked right;
+    25 of 27 other paragraphs judged not to answer, 13 of 27 own ones judged to answer)."""
+    reader = make_reader(Settings(reader="default"))
+    assert isinstance(reader, OnnxReader) and reader.name == "packaged"
+    meta = json.loads((PROJECT / "rag" / "models" / "reader" / "reader.json").read_text(encoding="utf-8"))
+    assert reader.threshold == meta["threshold"]
+    held = set(meta["heldout"]["articles"])
+    articles: dict[str, list[dict]] = {}
+    with open(PROJECT.parent / "shared" / "data" / "squad2-dev" / "questions.jsonl", encoding="utf-8") as f:
+        for row in map(json.loads, f):
+            if row["title"] in held:
+                articles.setdefault(row["title"], []).append(row)
+    titles = sorted(articles)
+    ranked = own_yes = other_no = n = 0
+    for i, title in enumerate(titles):
+        other = articles[titles[(i + 1) % len(titles)]][0]["context"]
+        for row in [r for r in articles[title] if not r["is_impossible"]][:3]:
+            own, theirs = reader.scores(row["question"], [row["context"], other])
+            n, ranked = n + 1, ranked + (own > theirs)
+            own_yes, other_no = own_yes + (own >= reader.threshold), other_no + (theirs < reader.threshold)
+    assert n == 27 and ranked >= 25 and other_no >= 23 and own_yes >= 11, (ranked, other_no, own_yes)
