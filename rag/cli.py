@@ -76,7 +76,7 @@ def ingest(
 
     def body() -> int:
         from . import cli_render as show
-        from .pipeline import ingest as run_ingest
+        from .ingestion import ingest as run_ingest
 
         settings = place.settings(
             embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, workers=workers, ocr=ocr)
@@ -275,7 +275,8 @@ def eval_command(
 
     def body() -> None:
         from . import cli_render as show
-        from .pipeline import Index, evaluate, evaluate_qa
+        from .evaluate import evaluate, evaluate_qa
+        from .index import Index
 
         generation = {"llm": llm, "base_url": base_url, "llm_model": llm_model, "reader": reader,
                       "no_reader": no_reader, "rerank": rerank}

@@ -142,6 +142,16 @@ class Settings:
     # a Settings built directly takes it from the process environment.
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
 
+    @property
+    def llm_model(self) -> str | None:
+        """The earlier name of `gguf_path`, still readable by library callers."""
+        return self.gguf_path
+
+    @property
+    def llm_model_name(self) -> str | None:
+        """The earlier name of `server_model`, still readable by library callers."""
+        return self.server_model
+
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
             raise ConfigError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")

@@ -9,11 +9,12 @@ transaction; a run that is killed leaves the index as the last commit left it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .chunking import chunk_page
 from .config import Settings, settings_for
@@ -28,6 +29,7 @@ from .stores import Backend, Transaction, Writer, backend_for, transaction
 from .types import Chunk, FileFailure, IngestReport, Page, Progress
 
 ProgressFn = Callable[[Progress], None]
+log = logging.getLogger(__name__)
 
 
 def chunking_of(settings: Settings) -> Chunking:
@@ -55,8 +57,8 @@ class _Plan:
     failed: list[FileFailure] = field(default_factory=list)
 
     @property
-    def old_files(self) -> dict[str, FileRecord]:
-        return dict(self.old.files) if self.old else {}
+    def old_files(self) -> Mapping[str, FileRecord]:
+        return self.old.files if self.old else {}
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,6 @@ class Tally:
     warnings: tuple[FileFailure, ...] = ()
     repaired: tuple[str, ...] = ()
     embedded: int = 0
-    from_cache: int = 0
 
 
 def ingest(
@@ -168,6 +169,10 @@ def _apply(
     if plan.old is not None and not rebuild:
         plan.old.check_compatible(location, embedder.name, embedder.dim)
         manifest = plan.old
+        kept = tx.backend.kept_policy(manifest)
+        if kept:
+            log.warning("the index at %s keeps the vector storage it was built with (%s); "
+                        "ingest with --rebuild to change it", location, kept)
     else:
         manifest = new_manifest(EmbedderInfo(embedder.name, embedder.dim, embedder.max_tokens), chunking_of(settings))
     writer = tx.begin(manifest, fresh=rebuild)

@@ -185,7 +185,7 @@ class Answer:
     coverage: float = 0.0  # weighted share of the question's words the best source passage covers
     missing: tuple[str, ...] = ()  # names and numbers of the question that no source mentions
     # With "abstain", why (rag/answer.py ABSTAIN_REASONS): "no_hits", "missing_terms",
-    # "far", "not_covered" or "model_refused".
+    # "far", "not_covered", "not_answered" (the reader's verdict) or "model_refused".
     abstain_reason: str = ""
     reader: ReaderVerdict | None = None  # None: no reader read the passages
 

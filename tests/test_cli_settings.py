@@ -42,3 +42,10 @@ def test_environment_beats_an_earlier_name_in_rag_toml(tmp_path: Path, monkeypat
 def test_settings_load_takes_the_earlier_names():
     s = Settings.load({"llm_model": "/m.gguf", "llm_model_name": "served"})
     assert (s.gguf_path, s.server_model) == ("/m.gguf", "served")
+
+
+def test_the_earlier_setting_names_still_read():
+    from rag.config import Settings
+
+    s = Settings.load({"llm_model": "m.gguf", "llm_model_name": "served"}, env={})
+    assert (s.gguf_path, s.llm_model, s.server_model, s.llm_model_name) == ("m.gguf", "m.gguf", "served", "served")

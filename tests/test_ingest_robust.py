@@ -227,3 +227,21 @@ def test_unsupported_files_are_counted_by_suffix_not_skipped_silently(tmp_path: 
     result = runner.invoke(app, ["ingest", str(docs), "--index-dir", str(tmp_path / "cli-idx")])
     assert result.exit_code == 0, result.stderr
     assert "skipped (unsupported)" in result.stdout and "2 .dwg" in result.stdout
+
+
+def test_a_parser_crash_on_one_file_fails_that_file_only(tmp_path: Path, monkeypatch):
+    """A library's own exception on a malformed file (an int() of a bad attribute, say)
+    becomes that file's failure; the rest of the folder is stored."""
+    from dataclasses import replace as replaced
+
+    def broken(*args, **kwargs):
+        yield from ()
+        raise ValueError("invalid literal for int() with base 10: 'x'")
+
+    html_family = loaders._BY_SUFFIX[".html"]
+    monkeypatch.setitem(loaders._BY_SUFFIX, ".html", replaced(html_family, read=broken))
+    docs = folder(tmp_path / "docs", {"bad.html": "<p>x</p>", "good.md": "Good words here.\n"})
+    report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
+    assert report.added == ("good.md",)
+    assert [(f.path, f.reason) for f in report.failed] == [
+        ("bad.html", "cannot read this HTML file (ValueError: invalid literal for int() with base 10: 'x')")]

@@ -121,3 +121,17 @@ def test_library_neither_prints_nor_sets_the_environment() -> None:
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     assert "os.environ[" not in ast.unparse(target), f"{name} sets an environment variable"
+
+
+def test_the_package_ships_every_subpackage_and_data_file() -> None:
+    """A non-editable install (a wheel) holds what pyproject lists: every package under
+    rag/ and the packaged model files, or `--reader default` breaks outside a checkout."""
+    import fnmatch
+    import tomllib
+
+    config = tomllib.loads((ROOT.parent / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    on_disk = {".".join(p.parent.relative_to(ROOT.parent).parts) for p in ROOT.rglob("__init__.py")}
+    assert set(config["packages"]) == on_disk
+    globs = config.get("package-data", {}).get("rag", [])
+    data = [p.relative_to(ROOT).as_posix() for p in (ROOT / "models").rglob("*") if p.is_file()]
+    assert data and all(any(fnmatch.fnmatch(f, g) for g in globs) for f in data)

@@ -83,3 +83,23 @@ def test_ingest_switches_to_ivf_records_it_and_searches_as_exact_does(tmp_path: 
         assert store.manifest.backend["vectors"]["type"] == "flat" and store.size == shrunk.chunks < 30
     finally:
         store.close()
+
+
+def test_a_storage_change_is_warned_about_only_when_an_existing_index_keeps_its_own(tmp_path: Path, caplog):
+    from rag.inventory import remove
+
+    docs = tmp_path / "docs"
+    write_docs(docs, files=3)
+    half = Settings.load({"index_dir": tmp_path / "idx", "vector_storage": "float16"})
+    with caplog.at_level("WARNING"):
+        ingest([docs], settings=half, embedder=HashEmbedder())  # a new index: built as asked
+    assert "keeps the vector storage" not in caplog.text
+    (docs / "extra.txt").write_text("Another file about lanterns and harbors.\n", encoding="utf-8")
+    full = half._merged({"vector_storage": "float32"})
+    with caplog.at_level("WARNING"):
+        ingest([docs], settings=full, embedder=HashEmbedder())
+    assert "keeps the vector storage it was built with (float16" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        remove(["extra.txt"], full)  # removing is not a moment to advise a rebuild
+    assert "keeps the vector storage" not in caplog.text

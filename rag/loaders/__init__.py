@@ -79,6 +79,20 @@ def load(
     return pages, notes
 
 
+def _guarded(pages: Iterator[Page], source: str, family: "Family") -> Iterator[Page]:
+    """A family's pages, with anything unexpected its parser raises (a library's own
+    exception on a malformed file) turned into that file's failure: one bad file must
+    not stop the rest of the folder."""
+    try:
+        yield from pages
+    except (LoaderError, _TimeUp):
+        raise
+    except Exception as exc:  # noqa: BLE001 - parsers raise anything on hostile input
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise LoaderError(source, f"cannot read this {family.name} file ({type(exc).__name__}"
+                                  f"{': ' + detail if detail else ''})") from None
+
+
 def iter_pages(
     path: Path,
     source: str,
@@ -109,12 +123,12 @@ def iter_pages(
     kind = family.kinds[suffix]
     options = {"ocr": ocr} if family.ocr else {}
     if not family.timed:
-        yield from family.read(path, source, kind, notes, tuple(passwords), **options)
+        yield from _guarded(family.read(path, source, kind, notes, tuple(passwords), **options), source, family)
         return
     found: list[str] = []  # kept only if the parse finishes in time
     try:
         with _time_limit(time_limit):
-            pages = list(family.read(path, source, kind, found, tuple(passwords), **options))
+            pages = list(_guarded(family.read(path, source, kind, found, tuple(passwords), **options), source, family))
     except _TimeUp:
         raise LoaderError(source, f"{family.name} parsing took longer than {time_limit:g} s and was stopped") from None
     notes.extend(found)

@@ -6,7 +6,8 @@ Layout of an index directory:
     gen-000007/
         manifest.json    format version, embedder, chunking, per-file hashes
         vectors.faiss    flat or IVF FAISS index (rag/stores/vector_index.py): ids are chunk ids
-        chunks.sqlite    chunks(id, source, page, heading, start, end, text, tokens), pages,
+        chunks.sqlite    chunks(id, source, page, heading, start, end, text, tokens, location,
+                         ocr), pages,
                          chunks_fts: an FTS5 (BM25) index of the chunks, rowid = chunk id
 
 A write never touches the live generation: `FaissWriter` builds the next one beside it
@@ -242,13 +243,17 @@ class FaissBackend:
         return FaissStore.open(self.index_dir)
 
     def writer(self, manifest: Manifest, fresh: bool = False) -> FaissWriter:
-        built = vector_index.describe(manifest.backend.get("vectors"))
-        policy = vector_index.describe(self.vectors)
-        if not fresh and self.vectors is not None and \
-                (built["storage"], built["ann_from"]) != (policy["storage"], policy["ann_from"]):
-            log.warning("the index at %s keeps the vector storage it was built with (%s, IVF from %d chunks); "
-                        "ingest with --rebuild to change it", self.index_dir, built["storage"], built["ann_from"])
         return FaissWriter(self.index_dir, manifest, fresh=fresh, vectors=self.vectors)
+
+    def kept_policy(self, manifest: Manifest) -> str | None:
+        """How an existing index stores its vectors, when that is not what the settings
+        ask for a new one (it keeps its own until --rebuild); None when they agree."""
+        if "vectors" not in manifest.backend or self.vectors is None:
+            return None
+        built, asked = vector_index.describe(manifest.backend["vectors"]), vector_index.describe(self.vectors)
+        if (built["storage"], built["ann_from"]) == (asked["storage"], asked["ann_from"]):
+            return None
+        return f"{built['storage']}, IVF from {built['ann_from']} chunks"
 
     def write_lock(self) -> contextlib.AbstractContextManager[None]:
         return write_lock(self.index_dir)

@@ -310,6 +310,9 @@ class MilvusBackend:
             )
         return MilvusStore.open(self.uri, self.prefix, self.token)
 
+    def kept_policy(self, manifest: Manifest) -> str | None:
+        return None  # Milvus indexes its vectors itself; the FAISS policy only rides along
+
     def writer(self, manifest: Manifest, fresh: bool = False) -> MilvusWriter:
         return MilvusWriter(self._connect(), manifest, fresh, lease=self._lease, vectors=self.vectors)
 
