@@ -88,7 +88,7 @@ def _spine(zf: zipfile.ZipFile, source: str) -> list[str]:
     chapters = []
     for ref in opf.iter(f"{_OPF}itemref"):
         href, media_type = manifest.get(ref.get("idref"), (None, None))
-        if href and media_type in _XHTML:
+        if href and media_type in _XHTML and href not in chapters:  # a chapter listed twice is read once
             chapters.append(href)
     if not chapters:
         raise LoaderError(source, "damaged EPUB book: the spine lists no chapters")
