@@ -89,7 +89,7 @@ def backend_for(settings: Settings, store: str | None = None) -> Backend:
     name = store or settings.store
     vectors = {"storage": settings.vector_storage, "ann_from": settings.ann_from}
     if name == "milvus":
-        from .milvus import MilvusBackend
+        from .milvus_backend import MilvusBackend
 
         return MilvusBackend(settings.milvus_target, settings.milvus_collection, settings.milvus_token, vectors)
     from .faiss import FaissBackend
