@@ -66,10 +66,6 @@ def _read_reason(quotes: Extract, settings: Settings, reader: ReaderVerdict) -> 
     return ""
 
 
-def should_abstain(hits: Sequence[Hit], quotes: Extract, settings: Settings) -> bool:
-    return bool(abstain_reason(hits, quotes, settings))
-
-
 def abstained(
     question: str, hits: Sequence[Hit], quotes: Extract, models: dict[str, str], reason: str = ""
 ) -> Answer:
