@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import quote, unquote
 
-from .config import Settings
+from .config import Settings, settings_for
 from .errors import RagError
 from .types import Progress
 
@@ -227,7 +227,7 @@ def evaluate(
     from .ingestion import ingest
 
     folder = Path(folder)
-    settings = settings or Settings.load()
+    settings = settings_for(settings)
     split = pick_split(folder, split)
     qrels = load_qrels(folder, split)
     queries = load_queries(folder, set(qrels))
