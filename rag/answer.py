@@ -168,7 +168,7 @@ def checked_sentences(question: str, text: str, sources: Sequence[Hit]) -> tuple
         a, b = spans[i] if len(spans) == len(verified) else (0, 0)
         inside = any(a < end and b > start for start, end in copied)
         reason = ("echo" if inside or is_echo(s.text) else "question" if restates(question, s.text)
-                  else "" if s.supported else "unsupported")
+                  else "" if s.supported else s.reason or "unsupported")
         out.append(replace(s, supported=not reason, reason=reason))
     return tuple(out)
 

@@ -241,7 +241,8 @@ def _mark(s: "Any") -> str:
     cites = escape(", ".join(f"[{n}]" for n in s.citations))
     if s.supported:
         return f"[green]supported[/green] by {cites}"
-    why = {"echo": "it copies the prompt, not the sources", "question": "it asks or repeats the question"}.get(
+    why = {"echo": "it copies the prompt, not the sources", "question": "it asks or repeats the question",
+           "mismatch": f"{cites or 'the source'} gives a different name or number"}.get(
         s.reason, f"{cites} {'does' if len(s.citations) == 1 else 'do'} not say this" if s.citations
         else "no source says this")
     return f"[red]NOT SUPPORTED[/red] ({why})"

@@ -144,8 +144,9 @@ class Sentence:
     supported: bool
     quotes: tuple[Quote, ...] = ()  # the best supporting span in each cited source
     # Why an unsupported sentence is not part of the answer: "unsupported" (its sources do
-    # not say it), "echo" (it copies the prompt's instructions or a source's header) or
-    # "question" (it restates the question); "" when supported.
+    # not say it), "mismatch" (a source shares its words but not its names or numbers, or
+    # states the number of something else), "echo" (it copies the prompt's instructions or
+    # a source's header) or "question" (it restates the question); "" when supported.
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,7 +5,8 @@ Support is lexical: the share of a sentence's content words (rag/text.py: stop w
 dropped, a plural "s" folded) that occur in a span of the cited source, a window of one
 to three of its sentences. A sentence is supported when that share reaches
 SUPPORT_THRESHOLD for a source it cites, or, citing none, for the source it restates
-(which it is then credited with). The best window is the quote: character offsets into
+(which it is then credited with), and the span bears out its names and numbers, each
+number stated of the same thing (rag/facts.py). The best window is the quote: character offsets into
 the stored page text.
 
 Source sentences that address the model ("ignore the previous instructions...") are
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .citations import cited_numbers, strip_citations
-from .text import content_words, is_stop_word, sentence_spans, sentences
+from .facts import mentions, names, unbound
+from .text import content_words, sentence_spans, sentences
 from .types import Hit, Quote, Sentence
 
 # Share of a sentence's content words that must occur in a source for the source to
@@ -91,22 +93,28 @@ def _quote(n: int, hit: Hit, span: _Span, score: float) -> Quote:
                  hit.text[span.start:span.end], score)
 
 
-def _best_quote(claim: str, n: int, hit: Hit, spans: Sequence[_Span]) -> Quote | None:
-    """The shortest of the hit's windows (`_spans(hit)`) that best supports the claim, or None."""
+def _best_quote(claim: str, n: int, hit: Hit, spans: Sequence[_Span]) -> tuple[Quote, bool] | None:
+    """The shortest of the hit's windows (`_spans(hit)`) that best supports the claim, and
+    whether it bears out the claim's names and numbers (rag/facts.py); a window that
+    reaches SUPPORT_THRESHOLD and bears them out beats any that does not."""
     words = content_words(claim)
     if not words:
         return None
-    best: tuple[float, int, _Span] | None = None
+    best: tuple[tuple[bool, float, int], _Span, bool] | None = None
     for span in spans:
         score = len(words & span.words) / len(words)
-        key = (score, -(span.end - span.start))
-        if best is None or key > best[:2]:
-            best = (score, -(span.end - span.start), span)
-    return _quote(n, hit, best[2], best[0]) if best else None
+        holds = score >= SUPPORT_THRESHOLD and not unbound(claim, hit.text[span.start:span.end])
+        key = (holds, score, -(span.end - span.start))
+        if best is None or key > best[0]:
+            best = (key, span, holds)
+    return (_quote(n, hit, best[1], best[0][1]), best[2]) if best else None
 
 
 def verify(text: str, sources: Sequence[Hit]) -> tuple[Sentence, ...]:
-    """Split an answer into sentences and mark each supported or not, with its quotes."""
+    """Split an answer into sentences and mark each supported or not, with its quotes.
+
+    A sentence whose words a source shares but whose names or numbers it does not bear
+    out is unsupported with the reason "mismatch"."""
     out = []
     windows = [_spans(h) for h in sources]  # split each source once, not once per sentence
     for raw in sentences(text):
@@ -115,15 +123,17 @@ def verify(text: str, sources: Sequence[Hit]) -> tuple[Sentence, ...]:
         if not content_words(bare):
             continue  # "[1]." alone, or filler with no content
         candidates = cited or tuple(range(1, len(sources) + 1))
-        quotes = [q for n in candidates if (q := _best_quote(bare, n, sources[n - 1], windows[n - 1])) is not None]
-        good = [q for q in quotes if q.support >= SUPPORT_THRESHOLD]
+        judged = [r for n in candidates if (r := _best_quote(bare, n, sources[n - 1], windows[n - 1])) is not None]
+        quotes = [q for q, _ in judged]
+        good = [q for q, holds in judged if holds]
+        mismatch = "" if good or not any(q.support >= SUPPORT_THRESHOLD for q in quotes) else "mismatch"
         if cited:
-            out.append(Sentence(bare, cited, bool(good), tuple(good or quotes)))
+            out.append(Sentence(bare, cited, bool(good), tuple(good or quotes), reason=mismatch))
         elif good:
             top = max(good, key=lambda q: q.support)  # the source it restates
             out.append(Sentence(bare, (top.id,), True, (top,)))
         else:
-            out.append(Sentence(bare, (), False, ()))
+            out.append(Sentence(bare, (), False, (), reason=mismatch))
     return tuple(out)
 
 
@@ -147,74 +157,19 @@ class Extract:
 # A sentence opening with one of these leans on the one before it ("It computes exact
 # attention..." after "FlashAttention, ..."): the quote then starts a sentence earlier.
 _ANAPHOR = re.compile(r"^(it|its|this|these|they|their|that|those|such|he|she|his|her|the (method|technique|model|paper|approach))\b", re.I)
-# Names and numbers: a word with a capital letter after its first character, or a
-# capitalised word that does not start the question, or any word with a digit.
-_TERM = re.compile(r"[A-Za-z0-9][\w.+/-]*[\w+]|[A-Za-z0-9]")
-
-
 def _words(text: str) -> int:
     return len(text.split())
 
 
 def specific_terms(question: str) -> list[str]:
     """The question's names and numbers (GPT-2, Mistral, 1998), lowercased, possessives dropped."""
-    return [w.lower() for w in _specific(question)]
-
-
-def _specific(question: str) -> list[str]:
-    out = []
-    for i, m in enumerate(_TERM.finditer(question)):
-        word = re.sub(r"'s$", "", m.group(0))
-        named = any(c.isupper() for c in word[1:]) or (i > 0 and word[:1].isupper())
-        if (named or any(c.isdigit() for c in word)) and word.lower() not in _STOP_TERMS:
-            out.append(word)
-    return out
-
-
-_STOP_TERMS = frozenset("i a the".split())
+    return [w.lower() for w in names(question)]
 
 
 def missing_terms(question: str, sources: Sequence[Hit]) -> tuple[str, ...]:
     """Names and numbers of the question that none of the sources mentions."""
     text = " ".join(f"{h.heading} {h.text}" for h in sources).lower()
-    return tuple(w.lower() for w in _specific(question) if not _mentions(text, w))
-
-
-def _mentions(lowered: str, word: str) -> bool:
-    """Whether lowercased text names the term: whole, all its hyphen/dot parts, its letter
-    and digit parts each at the start of a word ("float32": "32-bit floats") or, for an
-    acronym of three letters or more, spelled out ("FLOPs": "floating-point operations")."""
-    term = word.lower()
-    if term in lowered or all(part in lowered for part in re.split(r"[-/.]", term) if part):
-        return True
-    parts = re.findall(r"[a-z]+|[0-9]+", term)
-    if len(parts) > 1 and all(
-        len(p) > 1 and re.search(rf"\b{p}" + (r"\b" if p.isdigit() else ""), lowered) for p in parts
-    ):
-        return True
-    stem = re.sub(r"s$", "", word)  # the plural of an acronym is a lowercase s: FLOPs, LLMs
-    return _is_acronym(word) and len(stem) >= 3 and _spelled_out(lowered, stem.lower())
-
-
-def _is_acronym(word: str) -> bool:
-    """Two capitals or more and letters only, a plural "s" allowed: LSTM, FLOPs, RAM."""
-    return sum(c.isupper() for c in word) >= 2 and re.fullmatch(r"[A-Z][A-Za-z]*", word) is not None
-
-
-def _spelled_out(lowered: str, acronym: str) -> bool:
-    """Whether two or more consecutive words of the text, none a stop word, begin with
-    successive pieces of the acronym: "lstm" in "long short-term memory", "flop" in
-    "floating-point operations" (but "aws" not in "as we saw")."""
-    words = re.findall(r"[a-z]+", lowered)
-
-    def spells(rest: str, j: int) -> bool:
-        if not rest:
-            return True
-        w = words[j] if j < len(words) and not is_stop_word(words[j]) else ""
-        return any(spells(rest[n:], j + 1) for n in range(min(len(w), len(rest)), 0, -1) if w[:n] == rest[:n])
-
-    return any(w.startswith(acronym[0]) and not w.startswith(acronym) and spells(acronym, i)
-               for i, w in enumerate(words))
+    return tuple(w.lower() for w in names(question) if not mentions(text, w))
 
 
 def extract(
