@@ -27,10 +27,11 @@ from .text import content_words, sentence_spans, support
 from .types import Answer, Hit, ReaderVerdict, Sentence
 from .verify import SUPPORT_THRESHOLD, Extract, render, verify
 
-# Why `ask` declines to answer, in the order abstain_reason checks them; "not_answered": the
-# reader read the passages and none answers; "model_refused": the LLM read the sources
-# and said they lack the answer.
-ABSTAIN_REASONS = ("no_hits", "missing_terms", "far", "not_covered", "not_answered", "model_refused")
+# Why `ask` declines to answer, in the order abstain_reason checks them; "not_stated": no
+# passage holds an answer of the kind asked for (a number, a year, a name: rag/answer_kind.py);
+# "not_answered": the reader read the passages and none answers; "model_refused": the LLM
+# read the sources and said they lack the answer.
+ABSTAIN_REASONS = ("no_hits", "missing_terms", "far", "not_covered", "not_stated", "not_answered", "model_refused")
 
 
 def abstain_reason(
@@ -38,7 +39,8 @@ def abstain_reason(
 ) -> str:
     """Why the documents cannot answer, or "" when they may: nothing was retrieved, a name
     or number of the question is in no source (asked about Mistral, the sources speak of
-    Llama), nothing is close enough to the question, or no passage covers what it asks;
+    Llama), nothing is close enough to the question, no passage covers what it asks, or
+    none holds the kind of answer it asks for (how many parameters: no number of them);
     with a reader, whether it found a passage that answers. Then `ask` says so without
     asking the LLM."""
     if not hits:
@@ -51,6 +53,8 @@ def abstain_reason(
         return "far"
     if quotes.coverage < settings.min_coverage or not quotes.sentences:
         return "not_covered"
+    if settings.check_answer_kind and not quotes.stated:
+        return "not_stated"
     return ""
 
 
@@ -59,6 +63,8 @@ def _read_reason(quotes: Extract, settings: Settings, reader: ReaderVerdict) -> 
     the names-and-numbers check stays (measured: see the README, "Reading the passages")."""
     if settings.check_terms and quotes.missing:
         return "missing_terms"
+    if settings.check_answer_kind and not quotes.stated:
+        return "not_stated"
     if reader.score < reader.threshold:
         return "not_answered"
     if not quotes.sentences:  # nothing to quote or to check an answer against

@@ -226,6 +226,12 @@ def refusal(answer: "Answer") -> str:
     if reason == "not_covered":
         return (f"No passage answers it: the closest ones hold only {answer.coverage:.0%} of what the question "
                 "asks (rarer words counting more).")
+    if reason == "not_stated":
+        from .answer_kind import expected
+
+        want = expected(answer.question)
+        kind = {"number": "the number", "year": "the year", "name": "the name"}.get(want.kind if want else "", "it")
+        return f"The closest passages speak of it, but none gives {kind} the question asks for."
     if reason == "not_answered" and answer.reader is not None:
         return (f"The reader found no passage that answers it (its best score, {answer.reader.score:.2f}, is under "
                 f"its threshold of {answer.reader.threshold:.2f}).")

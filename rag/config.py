@@ -95,6 +95,9 @@ class Settings:
     min_coverage: float = DEFAULT_MIN_COVERAGE
     # Abstain when a name or number of the question (GPT-4, 1998) appears in no source.
     check_terms: bool = True
+    # Abstain when the question asks for a number, a year or a name and no passage holds one
+    # about its subject (rag/answer_kind.py).
+    check_answer_kind: bool = True
     # When no sentence of the LLM's answer is supported by its sources, answer with quotes
     # from them instead (rag eval --qa: extractive answers were right 75% of the time
     # against 28% for SmolLM2-135M's own words).
@@ -127,7 +130,7 @@ class Settings:
     workers: int = 0
     # Reuse the vector of any text embedded before with the same model (rag/embedders/cache.py).
     embed_cache: bool = True
-    threads: int | None = None  # None: every core this process may use
+    threads: int | None = None  # None: the cores other processes are not busy on (rag/cpu.py)
     # Texts per forward pass of the embedder. Small batches of length-sorted texts ran
     # fastest here (ONNX Runtime, SciFact chunks: 94 chunks/s at 8, 76 at 32, 65 at 64;
     # torch the same way): they stay in the CPU's caches and pad little.
@@ -215,12 +218,12 @@ class Settings:
 
     @property
     def n_threads(self) -> int:
+        """Generation threads: the setting, else rag.cpu.auto_threads() (the free cores)."""
         if self.threads:
             return self.threads
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            return os.cpu_count() or 1
+        from .cpu import auto_threads
+
+        return auto_threads()
 
     @classmethod
     def load(

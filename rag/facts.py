@@ -28,7 +28,7 @@ from .text import content_words, is_stop_word
 
 # Names and numbers: a word with a capital letter after its first character, or a
 # capitalised word that does not start the text, or any word with a digit.
-_TERM = re.compile(r"[A-Za-z0-9][\w.+/-]*[\w+]|[A-Za-z0-9]")
+_TERM = re.compile(r"[A-Za-z0-9](?:[\w.+/-]|,(?=\d{3}\b))*[\w+]|[A-Za-z0-9]")  # 1,000-token is one
 _STOP_TERMS = frozenset("i a the".split())
 # Capitalised words an answer uses to talk about its sources rather than the topic.
 _FRAME_NAMES = frozenset("source sources document documents passage passages context answer question".split())
@@ -40,7 +40,8 @@ _MAGNITUDE = {"k": "thousand", "m": "million", "b": "billion"}  # 7B = 7 billion
 _SOURCE_REF = re.compile(r"\b(?:sources?|documents?|passages?)\s+\d+(?:\s*(?:,|and|&)\s*\d+)*", re.I)  # "Source 2"
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
+    "seventeen eighteen nineteen twenty".split())} | {"hundred": "100", "thousand": "1000", "dozen": "12",
+                                                   "twice": "2", "double": "2", "half": "0.5"}
 _SPELLED = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b(?:\s+([A-Za-z]+))?", re.I)
 # Where one clause ends and the next begins inside a sentence or line.
 _CLAUSE_CUT = re.compile(r";\s*|\s+(?:and|but|whereas|while)\s+|,\s+(?:and|but|whereas|while)\s+", re.I)
@@ -61,11 +62,12 @@ def names(text: str) -> list[str]:
 
 
 def mentions(lowered: str, word: str) -> bool:
-    """Whether lowercased text names the term: whole, all its hyphen/dot parts, its letter
+    """Whether lowercased text names the term: whole, all its hyphen/dot parts as words, its letter
     and digit parts each at the start of a word ("float32": "32-bit floats") or, for an
     acronym of three letters or more, spelled out ("FLOPs": "floating-point operations")."""
     term = word.lower()
-    if term in lowered or all(part in lowered for part in re.split(r"[-/.]", term) if part):
+    if term in lowered or all(re.search(rf"(?<![a-z0-9]){re.escape(part)}(?![a-z0-9])", lowered)
+                              for part in re.split(r"[-/.]", term) if part):
         return True
     parts = re.findall(r"[a-z]+|[0-9]+", term)
     if len(parts) > 1 and all(

@@ -73,14 +73,15 @@ def is_stop_word(word: str) -> bool:
 
 
 def light_stem(word: str) -> str:
-    """A light stemmer for a lowercased word: "scores" -> "score", "appended"/"appending"
-    -> "append"; "ss" endings and short words stay ("class", "bus")."""
+    """A light stemmer for a lowercased word: "scores" -> "scor", "appended"/"appending"
+    -> "append"; a silent "e" goes too, so "announce" meets "announced" and "score"
+    "scored" ("announc", "scor"); "ss" endings and short words stay ("class", "bus", "size")."""
     if len(word) > 3 and word[-1] == "s" and word[-2] != "s":
         word = word[:-1]
     for suffix in ("ing", "ed"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             return word[: -len(suffix)]
-    return word
+    return word[:-1] if len(word) >= 5 and word.endswith("e") and word[-2] != "e" else word
 
 
 def word_forms(text: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .citations import cited_numbers, strip_citations
+from .answer_kind import stated
 from .facts import mentions, names, unbound
 from .text import content_words, sentence_spans, sentences
 from .types import Hit, Quote, Sentence
@@ -152,6 +153,7 @@ class Extract:
     sentences: tuple[Sentence, ...]
     coverage: float  # weighted share of the question covered by the best passage of the sources
     missing: tuple[str, ...] = ()  # names and numbers of the question that no source mentions
+    stated: bool = True  # some source states an answer of the kind asked for (rag/answer_kind.py)
 
 
 # A sentence opening with one of these leans on the one before it ("It computes exact
@@ -184,8 +186,9 @@ def extract(
     """
     wanted = question_weights(question, idf)
     missing = missing_terms(question, sources)
+    said = stated(question, sources)
     if not wanted:
-        return Extract((), 0.0, missing)
+        return Extract((), 0.0, missing, said)
     scored = []
     coverage = 0.0
     for n, hit in enumerate(sources, start=1):
@@ -214,7 +217,7 @@ def extract(
         text = " ".join(hit.text[span.start:span.end].split())
         if all(text not in p.text and p.text not in text for p in picked):
             picked.append(Sentence(text, (n,), True, (_quote(n, hit, span, 1.0),)))
-    return Extract(tuple(picked), coverage, missing)
+    return Extract(tuple(picked), coverage, missing, said)
 
 
 def render(sentences_: Sequence[Sentence]) -> str:

@@ -207,3 +207,16 @@ def test_ask_abstains_on_a_name_no_document_mentions(index_dir: str):
     data = json.loads(result.stdout)
     assert data["answerable"] is False and data["strategy"] == "abstain" and "large" not in data["missing"]
     assert data["missing"] and data["hits"]
+
+
+def test_ask_abstains_when_no_passage_gives_the_number_asked_for(index_dir: str):
+    # The corpus speaks of GPT-4 (its context lengths) but gives no parameter count.
+    result = runner.invoke(app, ["ask", "How many parameters does GPT-4 have?", "--index-dir", index_dir, "--json"])
+    assert result.exit_code == EXIT_NOT_ANSWERABLE, result.stdout
+    data = json.loads(result.stdout)
+    assert data["answerable"] is False and data["abstain_reason"] == "not_stated" and data["missing"] == []
+    plain = runner.invoke(app, ["ask", "How many parameters does GPT-4 have?", "--index-dir", index_dir])
+    assert "none gives the number the question asks for" in plain.stdout
+    asked = runner.invoke(app, ["ask", "How many entries are in GPT-2's token vocabulary?", "--index-dir", index_dir,
+                                "--extractive", "--json"])
+    assert asked.exit_code == 0 and "50,257" in json.loads(asked.stdout)["answer"]
