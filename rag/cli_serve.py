@@ -85,7 +85,7 @@ def serve(
             lock = "token required" if options.token else "no token"
             show.err.print(f"rag serve: listening on {url} ({lock}; Ctrl-C stops)")
 
-        run(app, options, on_listening=listening, access_log=verbose)
+        run(app, options, on_listening=listening, access_log=verbose, queue=app.state.rag.queue)
         show.err.print("rag serve: stopped")
 
     _run(verbose, body)

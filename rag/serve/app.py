@@ -27,7 +27,7 @@ from . import errors
 from .follower import IndexFollower
 from .openai_chat import BadConversation
 from .options import ServeOptions
-from .queue import Busy, GenerationQueue
+from .queue import Busy, Closed, GenerationQueue
 from .state import ServerState, Service
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,13 @@ def _handlers(app: FastAPI) -> None:
     async def busy(request: Request, exc: Busy) -> JSONResponse:
         return error_response(429, str(exc), "queue_full", headers={"Retry-After": str(exc.retry_after)})
 
+    @app.exception_handler(Closed)
+    async def closed(request: Request, exc: Closed) -> JSONResponse:
+        return error_response(503, str(exc), "shutting_down")
+
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        return error_response(errors.status_of(exc), str(exc), type(exc).__name__)
+        return error_response(errors.status_of(exc), str(exc), errors.code_of(exc))
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:

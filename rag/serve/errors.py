@@ -44,3 +44,8 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     first = errors[0].get("loc", ()) if errors else ()
     param = ".".join(str(x) for x in first if x != "body") or None
     return "invalid request: " + "; ".join(parts), param
+
+
+def code_of(exc: BaseException) -> str:
+    """The `code` of an error event in a stream: the shutdown's, or the error's class."""
+    return "shutting_down" if type(exc).__name__ == "Closed" else type(exc).__name__

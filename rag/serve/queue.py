@@ -24,6 +24,13 @@ class Cancelled(Exception):
     """The job's client went away (or the server is stopping): stop generating."""
 
 
+class Closed(Exception):
+    """The server is shutting down: no new jobs, and the running ones are stopped."""
+
+    def __init__(self) -> None:
+        super().__init__("the server is shutting down; the answer was not written (retry on its restart)")
+
+
 class Busy(Exception):
     """The queue is full; try again after `retry_after` seconds."""
 
@@ -101,7 +108,9 @@ class GenerationQueue:
 
         with self._lock:
             ahead = len(self._tickets)
-            if self._closed or ahead > self.size:
+            if self._closed:
+                raise Closed()
+            if ahead > self.size:
                 raise Busy(self.retry_after(ahead), ahead)
             ticket = Ticket(self._executor.submit(run), cancel)
             self._tickets.add(ticket)
@@ -112,12 +121,29 @@ class GenerationQueue:
         with self._lock:
             self._tickets.discard(ticket)
 
+    @property
+    def closing(self) -> bool:
+        return self._closed
+
+    def stop(self, grace: float) -> None:
+        """Shutting down: refuse new jobs now, and cancel the ones left after `grace`
+        seconds, so answers being written can finish and the rest end cleanly."""
+        with self._lock:
+            self._closed = True
+        timer = threading.Timer(grace, self.cancel_all)
+        timer.daemon = True
+        timer.start()
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            tickets = list(self._tickets)
+        for ticket in tickets:
+            ticket.cancel()
+
     def close(self, wait: bool = True) -> None:
         """Cancel every job, running or waiting, and stop the worker (after the running
         job reaches its next token, when `wait`)."""
         with self._lock:
             self._closed = True
-            tickets = list(self._tickets)
-        for ticket in tickets:
-            ticket.cancel()
+        self.cancel_all()
         self._executor.shutdown(wait=wait, cancel_futures=True)

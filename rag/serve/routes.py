@@ -10,6 +10,7 @@ number waiting, 429 past that. A client that goes away cancels its job.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import CancelledError
 import json
 import threading
 from typing import Any, AsyncIterator, Callable
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import RagError
 from . import errors, openai_chat
-from .queue import Cancelled, Ticket, check
+from .queue import Cancelled, Closed, Ticket, check
 from .schemas import AskRequest, ChatRequest, SearchRequest, parse_where
 from .state import ServerState
 
@@ -110,7 +111,7 @@ async def ask(body: AskRequest, request: Request) -> Response:
     if not body.stream:
         if strategy == "extractive":
             return JSONResponse((await run_in_threadpool(answer, threading.Event())).to_dict())
-        result = await _wait(s.queue.submit(answer), request)
+        result = await _wait(s.queue.submit(answer), request, lambda: s.queue.closing)
         return JSONResponse(result.to_dict()) if result is not None else _gone()
 
     def event(kind: str, data: Any) -> str:
@@ -118,7 +119,7 @@ async def ask(body: AskRequest, request: Request) -> Response:
 
     return _stream(s, answer, on_piece=lambda p: event("token", {"text": p}),
                    on_answer=lambda a: [event("answer", a.to_dict())],
-                   on_error=lambda status, e: event("error", errors.body(status, str(e), type(e).__name__)),
+                   on_error=lambda status, e: event("error", errors.body(status, str(e), errors.code_of(e))),
                    use_queue=strategy != "extractive")
 
 
@@ -151,7 +152,7 @@ async def chat_completions(body: ChatRequest, request: Request) -> Response:
             return session.ask(question, on_token=on_token, extractive=not generate, on_draft=check(cancel))
 
     if not body.stream:
-        result = await _wait(s.queue.submit(answer), request) if generate else \
+        result = await _wait(s.queue.submit(answer), request, lambda: s.queue.closing) if generate else \
             await run_in_threadpool(answer, threading.Event())
         return JSONResponse(openai_chat.completion(result, model_id)) if result is not None else _gone()
 
@@ -165,21 +166,31 @@ async def chat_completions(body: ChatRequest, request: Request) -> Response:
         return [*([data(chunks.text(tail))] if tail else []), data(chunks.last(a)), "data: [DONE]\n\n"]
 
     return _stream(s, answer, on_piece=lambda p: data(chunks.text(p)), on_answer=finish,
-                   on_error=lambda status, e: data(errors.body(status, str(e), type(e).__name__)) + "data: [DONE]\n\n",
+                   on_error=lambda status, e: data(errors.body(status, str(e), errors.code_of(e))) + "data: [DONE]\n\n",
                    first=data(chunks.first()), use_queue=generate)
 
 
-async def _wait(ticket: Ticket[Any], request: Request) -> Any:
-    """The job's result; None if the client went away first (the job is then cancelled)."""
+async def _wait(ticket: Ticket[Any], request: Request, closing: Callable[[], bool]) -> Any:
+    """The job's result; None if the client went away first (the job is then cancelled).
+
+    Raises:
+        Closed: the server stopped the job because it is shutting down.
+    """
     result = asyncio.wrap_future(ticket.future)
     try:
         while True:
             done, _ = await asyncio.wait({result}, timeout=0.25)
             if done:
+                if result.cancelled():  # dropped from the queue before it started
+                    raise Cancelled()
                 return result.result()
             if await request.is_disconnected():
                 return None
+            if ticket.cancel_event.is_set() and closing():
+                raise Closed()  # stopped by the shutdown; llama.cpp ends it at its next token
     except Cancelled:
+        if closing():
+            raise Closed() from None
         return None
     finally:
         if not result.done():
@@ -219,13 +230,27 @@ def _stream(
         try:
             if first:
                 yield first
-            while (item := await pieces.get()) is not _END:
+            while True:
+                try:
+                    item = await asyncio.wait_for(pieces.get(), timeout=0.5)
+                except asyncio.TimeoutError:
+                    if ticket.cancel_event.is_set() and s.queue.closing:
+                        # Stopped by the shutdown while the model reads the prompt (it can
+                        # only stop between tokens): end the stream now, not at the timeout.
+                        yield on_error(503, Closed())
+                        return
+                    continue
+                if item is _END:
+                    break
                 yield on_piece(item)
             finished = True
             try:
                 answer = ticket.future.result()
             except RagError as exc:
                 yield on_error(errors.status_of(exc), exc)
+                return
+            except (Cancelled, CancelledError):  # stopped by the shutdown: the client is still there
+                yield on_error(503, Closed())
                 return
             except Exception as exc:  # noqa: BLE001  (the status line is sent: report it in the stream)
                 yield on_error(500, exc)
