@@ -64,7 +64,8 @@ def serve(
 
     Endpoints: GET /health, GET /v1/files, POST /v1/search, POST /v1/ask (SSE with
     "stream": true), GET /v1/models, POST /v1/chat/completions. The ask flags set the
-    defaults a request can override. Stop it with Ctrl-C or SIGTERM.
+    defaults a request can override (--where: the filter of requests that give none).
+    Stop it with Ctrl-C or SIGTERM.
     """
 
     def body() -> None:
@@ -72,7 +73,7 @@ def serve(
         from .serve.options import ServeOptions, require
 
         options = ServeOptions(host=host, port=port, token=token or None, cors=tuple(cors), queue=queue,
-                               max_body=max_body, model_id=model_id)
+                               max_body=max_body, model_id=model_id, where=tuple(flags.where))
         options.check()  # before loading anything: a refused --host fails at once
         require("fastapi", "uvicorn")
         from .serve.app import create_app
@@ -102,7 +103,7 @@ def mcp(
     verbose: Verbose = False,
 ) -> None:
     """Serve the index to MCP clients (coding agents): tools search, ask, list_files, and
-    every stored page as a resource rag://SOURCE#PAGE.
+    every stored page as a resource rag://SOURCE?page=N.
 
     Over stdio by default (the client starts `rag mcp`); --http listens instead, under
     the same token rules as rag serve.
@@ -111,14 +112,17 @@ def mcp(
     def body() -> None:
         from . import cli_render as show
         from .serve.options import ServeOptions, require
+        from .types import Where
 
-        options = ServeOptions(host=host, port=port, token=token or None)
+        options = ServeOptions(host=host, port=port, token=token or None, where=tuple(flags.where))
         if http:
             options.check()
+        else:
+            Where.parse(flags.where)
         require("mcp")
         from .serve.mcp import build_server, run_http, run_stdio
 
-        server = build_server(_follower(flags))  # type: ignore[arg-type]
+        server = build_server(_follower(flags), where=options.where)  # type: ignore[arg-type]
         if not http:
             run_stdio(server)
             return

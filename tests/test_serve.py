@@ -297,3 +297,13 @@ def test_a_conversation_becomes_turns_and_a_question():
     for bad in (msgs(("assistant", "x")), msgs(("user", "  ")), msgs(("system", "x"))):
         with pytest.raises(BadConversation):
             conversation(bad)
+
+
+def test_the_servers_where_is_the_default_filter(tmp_path: Path, docs: Path):
+    with pytest.raises(ConfigError, match="source=GLOB or type=EXT"):
+        ServeOptions(where=("colour=red",)).check()
+    with running(create_app(follower_for(tmp_path), ServeOptions(where=("type=md",)))) as url:
+        hits = httpx.post(f"{url}/v1/search", json={"query": "dogs bark at the mailman"}).json()["hits"]
+        assert hits and all(h["source"].endswith(".md") for h in hits)
+        hits = httpx.post(f"{url}/v1/search", json={"query": "dogs bark at the mailman", "where": []}).json()["hits"]
+        assert hits[0]["source"] == "dogs.txt"  # a request's own where, even empty, wins

@@ -173,7 +173,8 @@ def test_a_full_queue_is_429_and_a_client_that_leaves_frees_the_model(server: Se
     with httpx.Client(timeout=300) as leaving:
         with leaving.stream("POST", f"{server.url}/v1/ask", json=slow) as first:
             assert first.status_code == 200
-            next(first.iter_bytes())  # a token: the model is writing
+            pieces = first.iter_bytes()  # kept: a dropped iterator would close the connection
+            next(pieces)  # a token: the model is writing
             results: list[httpx.Response] = []
             waiting = threading.Thread(target=lambda: results.append(
                 post(server, "/v1/ask", {"question": "What is RAG?", "max_tokens": 4, "k": 1})))

@@ -11,9 +11,12 @@ queue as `rag serve`, so concurrent tool calls share the one model.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+import contextlib
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 from urllib.parse import quote
 
+from ..errors import RagError
 from ..types import Hit
 from .follower import IndexFollower
 from .options import ServeOptions
@@ -62,38 +65,41 @@ def _hit(h: Hit) -> dict[str, Any]:
             "resource": resource_uri(h.source, h.page)}
 
 
-def build_server(follower: IndexFollower, queue: GenerationQueue | None = None) -> "MCPServer":
-    """The MCP server over `follower`'s index (not started)."""
+def build_server(follower: IndexFollower, queue: GenerationQueue | None = None,
+                 where: tuple[str, ...] = ()) -> "MCPServer":
+    """The MCP server over `follower`'s index (not started); `where`: the filters of
+    calls that give none."""
     from mcp.server.mcpserver import MCPServer, ResourceSecurity
+    from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
     from mcp.types import ToolAnnotations
 
     from .schemas import MAX_K, parse_where
 
     jobs = queue or GenerationQueue(4)
+    default = list(where)
     server: MCPServer = MCPServer(name="rag", instructions=INSTRUCTIONS, log_level="WARNING")
     read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
     @server.tool(description=SEARCH_HELP, annotations=read_only)
     def search(query: str, k: int = 5, where: Optional[list[str]] = None) -> dict[str, Any]:
         if not 1 <= k <= MAX_K:
-            raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
-        with follower.lease() as index:
-            hits = index.search(query, k, where=parse_where(where))
+            raise ToolError(f"k must be between 1 and {MAX_K}, got {k}")
+        with _told(ToolError), follower.lease() as index:
+            hits = index.search(query, k, where=parse_where(default if where is None else where))
         return {"query": query, "hits": [_hit(h) for h in hits]}
 
     @server.tool(description=ASK_HELP, annotations=read_only)
     def ask(question: str, where: Optional[list[str]] = None) -> dict[str, Any]:
-        filters = parse_where(where)
+        with _told(ToolError):
+            filters = parse_where(default if where is None else where)
         generate = follower.settings.strategy != "extractive"
 
         def job(cancel: Any) -> Any:
             with follower.lease(generate=generate) as index:
                 return index.ask(question, where=filters, extractive=not generate, on_draft=check(cancel))
 
-        try:
-            answer = jobs.submit(job).future.result() if generate else job(None)
-        except Busy as exc:
-            raise ValueError(str(exc)) from None
+        with _told(ToolError):
+            answer = jobs.submit(job).future.result() if generate else job(threading.Event())
         citations = [{**c.to_dict(), "resource": resource_uri(c.hit.source, c.hit.page)}
                      for c in answer.citations if c.hit is not None]
         return {"question": question, "answer": answer.text, "answerable": answer.answerable,
@@ -112,14 +118,23 @@ def build_server(follower: IndexFollower, queue: GenerationQueue | None = None) 
                      description="The stored text of one page of an indexed file (as search hits cite it).",
                      security=ResourceSecurity(exempt_params={"source"}))
     def page(source: str, page: str = "") -> str:
-        number = _page_number(page)
-        with follower.lease() as index:
-            text = index.store.page_text(source, number)
+        with _told(ResourceNotFoundError), follower.lease() as index:
+            text = index.store.page_text(source, _page_number(page))
         if text is None:
-            raise ValueError(f"no page {page or '(none)'} of {source!r} in the index; see list_files")
+            raise ResourceNotFoundError(f"no page {page or '(none)'} of {source!r} in the index; see list_files")
         return text
 
     return server
+
+
+@contextlib.contextmanager
+def _told(kind: type[Exception]) -> Iterator[None]:
+    """Turn the failures a caller can act on into the SDK's error that shows the message
+    to the agent (any other exception is reported as a crash, its text withheld)."""
+    try:
+        yield
+    except (RagError, ValueError, Busy) as exc:
+        raise kind(str(exc)) from None
 
 
 def _page_number(page: str) -> int | None:

@@ -8,6 +8,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError, MissingDependencyError
+from ..types import Where
 
 MIN_TOKEN_CHARS = 16  # a guessable token on a network port is no protection
 DEFAULT_MAX_BODY = 1_000_000  # bytes; a long chat history is a few tens of kB
@@ -35,6 +36,7 @@ class ServeOptions:
         queue: generated answers that may wait behind the running one; one more is 429.
         max_body: the largest request body in bytes (413 past it).
         model_id: the model name /v1/models lists and chat completions answer as.
+        where: the filters (as --where takes them) of requests that give none.
     """
 
     host: str = "127.0.0.1"
@@ -44,6 +46,7 @@ class ServeOptions:
     queue: int = DEFAULT_QUEUE
     max_body: int = DEFAULT_MAX_BODY
     model_id: str = "rag"
+    where: tuple[str, ...] = ()
     graceful_seconds: float = 10.0  # how long shutdown waits for requests in flight
 
     def check(self) -> None:
@@ -68,6 +71,7 @@ class ServeOptions:
             raise ConfigError(f"--queue must be 0 or more, got {self.queue}")
         if self.max_body < 1024:
             raise ConfigError(f"--max-body must be at least 1024 bytes, got {self.max_body}")
+        Where.parse(self.where)  # a bad --where fails here, not in every request
         for origin in self.cors:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ConfigError(f"--cors {origin!r}: give an origin such as http://localhost:3000 (or *)")

@@ -68,10 +68,14 @@ async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
 
     def run() -> dict[str, Any]:
         with follower.lease() as index:
-            hits = index.search(body.query, body.k, body.mode, parse_where(body.where), rerank=body.rerank)
+            hits = index.search(body.query, body.k, body.mode, _where(body.where, request), rerank=body.rerank)
         return {"query": body.query, "hits": [h.to_dict() for h in hits]}
 
     return await run_in_threadpool(run)
+
+
+def _where(given: list[str] | None, request: Request) -> Any:
+    return parse_where(list(_state(request).options.where) if given is None else given)
 
 
 def _overrides(body: AskRequest | ChatRequest) -> dict[str, Any]:
@@ -93,7 +97,7 @@ async def ask(body: AskRequest, request: Request) -> Response:
     s = _state(request)
     overrides = _overrides(body)
     strategy = overrides.get("strategy", s.follower.settings.strategy)
-    where = parse_where(body.where)
+    where = _where(body.where, request)
 
     def answer(cancel: threading.Event, on_draft: Callable[[str], None] | None = None) -> Any:
         generate = strategy != "extractive"
@@ -148,7 +152,7 @@ async def chat_completions(body: ChatRequest, request: Request) -> Response:
 
     def answer(cancel: threading.Event, on_token: Callable[[str], None] | None = None) -> Any:
         with s.follower.lease(generate=generate, **overrides) as index:
-            session = openai_chat.session_for(index, turns)
+            session = openai_chat.session_for(index, turns, parse_where(list(s.options.where)))
             return session.ask(question, on_token=on_token, extractive=not generate, on_draft=check(cancel))
 
     if not body.stream:
