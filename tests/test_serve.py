@@ -307,3 +307,48 @@ def test_the_servers_where_is_the_default_filter(tmp_path: Path, docs: Path):
         assert hits and all(h["source"].endswith(".md") for h in hits)
         hits = httpx.post(f"{url}/v1/search", json={"query": "dogs bark at the mailman", "where": []}).json()["hits"]
         assert hits[0]["source"] == "dogs.txt"  # a request's own where, even empty, wins
+
+
+def test_searches_during_ingests_see_whole_commits_only(tmp_path: Path, docs: Path):
+    follower = follower_for(tmp_path)
+    seen: set[tuple[str, ...]] = set()
+    failures: list[str] = []
+    stop = threading.Event()
+    with running(create_app(follower, ServeOptions())) as url:
+        def reader() -> None:
+            with httpx.Client(base_url=url) as http:
+                while not stop.is_set():
+                    r = http.post("/v1/search", json={"query": "animals at night", "k": 20})
+                    if r.status_code != 200:
+                        failures.append(r.text)
+                    else:
+                        seen.add(tuple(sorted({h["source"] for h in r.json()["hits"]})))
+
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for i in range(4):  # each commit adds one file
+            (docs / f"bats{i}.md").write_text(f"# Bats {i}\n\nBats fly at night and eat moths {i}.\n", encoding="utf-8")
+            ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
+            time.sleep(0.2)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert 1 <= follower.swaps <= 4  # two commits between requests are followed as one
+        last = httpx.post(f"{url}/v1/search", json={"query": "animals at night", "k": 20}).json()["hits"]
+        assert {f"bats{i}.md" for i in range(4)} <= {h["source"] for h in last}
+    assert not failures
+    base = {"cats.md", "dogs.txt", "sub/birds.md"}
+    for sources in seen:  # each result holds the files of one commit: the first n bats files, never a gap
+        bats = sorted(s for s in sources if s.startswith("bats"))
+        assert bats == [f"bats{i}.md" for i in range(len(bats))] and set(sources) - set(bats) <= base
+
+
+def test_a_commit_with_another_embedder_is_refused_and_the_open_one_served(tmp_path: Path, docs: Path):
+    follower = follower_for(tmp_path)
+    with running(create_app(follower, ServeOptions())) as url:
+        ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder(name="test/other", dim=32), rebuild=True)
+        r = httpx.post(f"{url}/v1/search", json={"query": "cats purr"})
+        assert r.status_code == 200 and r.json()["hits"][0]["source"] == "cats.md"
+        assert httpx.get(f"{url}/health").json()["index"]["generation"] == "gen-000001"
+        assert follower.swaps == 0

@@ -54,8 +54,10 @@ class IndexFollower:
         generator: Generator | None = None, reader: Reader | None = None,
     ) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the current snapshot and the lease counts
+        self._opening = threading.Lock()  # one request opens a new commit, the others go on
         self._generator_lock = threading.Lock()
+        self._refused: str | None = None  # a commit that could not be opened (another embedder?)
         index = Index.open(settings=settings, embedder=embedder, generator=generator, reader=reader)
         index.load_models(generator=load_generator)
         self.embedder = index.embedder
@@ -83,29 +85,33 @@ class IndexFollower:
 
         return live_generation(self.settings.index_dir).name
 
-    def _latest(self) -> _Snapshot:
-        """The snapshot of the newest commit, opening it if it is new (under the lock)."""
-        current = self._current
+    def _follow(self) -> None:
+        """Make the newest commit the current snapshot if it is not yet. The new store is
+        opened outside the lease lock, so requests go on meanwhile on the one open."""
         try:
             stamp = self._stamp()
         except RagError as exc:  # CURRENT unreadable for a moment: keep serving what is open
             log.warning("cannot read the index's live generation (%s); serving the open one", exc)
-            return current
-        if stamp == current.stamp:
-            return current
-        try:
-            store = backend_for(self.settings).open()
-            index = Index(store, self.settings, self.embedder, self._generator, self.reader)
-        except RagError as exc:
-            log.error("cannot open the index's new commit %s (%s); serving the open one", stamp, exc)
-            return current
-        log.info("following the index to its commit %s", stamp)
-        self._current = _Snapshot(index, stamp)
-        self.swaps += 1
-        current.retired = True
-        if current.users == 0:
-            current.index.close()
-        return self._current
+            return
+        if stamp in (self._current.stamp, self._refused):
+            return
+        with self._opening:
+            if stamp == self._current.stamp:
+                return  # another request opened it while this one waited
+            try:
+                store = backend_for(self.settings).open()
+                index = Index(store, self.settings, self.embedder, self._generator, self.reader)
+            except RagError as exc:
+                log.error("cannot open the index's new commit %s (%s); serving the open one", stamp, exc)
+                self._refused = stamp  # not again for every request: only for a later commit
+                return
+            log.info("following the index to its commit %s", stamp)
+            with self._lock:
+                old, self._current = self._current, _Snapshot(index, stamp)
+                self.swaps += 1
+                old.retired = True
+                if old.users == 0:
+                    old.index.close()
 
     @contextlib.contextmanager
     def lease(self, generate: bool = False, **overrides: Any) -> Iterator[Index]:
@@ -119,8 +125,9 @@ class IndexFollower:
             ConfigError: an override has a value the settings refuse.
         """
         generator = self.generator if generate else self._generator
+        self._follow()
         with self._lock:
-            snap = self._latest()
+            snap = self._current
             snap.users += 1
         try:
             settings = replace(snap.index.settings, **overrides) if overrides else snap.index.settings
@@ -134,8 +141,9 @@ class IndexFollower:
 
     def describe(self) -> dict[str, Any]:
         """What /health reports about the index: where, which commit, how much."""
+        self._follow()
         with self._lock:
-            snap = self._latest()
+            snap = self._current
             store = snap.index.store
             return {"location": store.location, "store": self.settings.store, "generation": snap.stamp,
                     "files": len(store.manifest.files), "chunks": store.size, "commits_followed": self.swaps}

@@ -10,9 +10,10 @@ number waiting, 429 past that. A client that goes away cancels its job.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import CancelledError
 import json
 import threading
+import time
+from concurrent.futures import CancelledError
 from typing import Any, AsyncIterator, Callable
 
 from fastapi import APIRouter, HTTPException, Request
@@ -44,13 +45,7 @@ async def health(request: Request) -> dict[str, Any]:
               "llm": follower.generator.name if follower.generator_loaded else None,
               "reader": getattr(follower.reader, "name", None) if follower.reader is not None else None}
     return {"status": "ok", "index": index, "models": models,
-            "queue": {"depth": s.queue.depth, "capacity": s.queue.size + 1}, "uptime_s": round(_now() - s.started, 1)}
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
+            "queue": {"depth": s.queue.depth, "capacity": s.queue.size + 1}, "uptime_s": round(time.time() - s.started, 1)}
 
 
 @router.get("/v1/files")
