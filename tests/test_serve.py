@@ -352,3 +352,20 @@ def test_a_commit_with_another_embedder_is_refused_and_the_open_one_served(tmp_p
         assert r.status_code == 200 and r.json()["hits"][0]["source"] == "cats.md"
         assert httpx.get(f"{url}/health").json()["index"]["generation"] == "gen-000001"
         assert follower.swaps == 0
+
+
+def test_serve_without_the_extra_names_the_install_line(tmp_path: Path, docs: Path, monkeypatch: pytest.MonkeyPatch):
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fastapi" else real(name, *a))
+    result = CliRunner().invoke(app, ["serve", "--index-dir", str(tmp_path / "index")])
+    assert result.exit_code == 1
+    assert "fastapi not installed" in result.stderr and "pip install -e '.[serve]'" in result.stderr
+    refused = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--index-dir", str(tmp_path / "index")],
+                                 env={"RAG_SERVE_TOKEN": ""})
+    assert refused.exit_code == 1 and "would let other machines reach the index" in refused.stderr
