@@ -7,11 +7,14 @@ protocol for `rag mcp` over stdio. Registered on the `rag` app by rag/cli.py.
 
 from __future__ import annotations
 
-from typing import Annotated, Callable, List, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, List, Optional
 
 import typer
 
 from .cli_options import AnswerFlags, Command, Verbose, grouped
+
+if TYPE_CHECKING:
+    from .serve.follower import IndexFollower
 
 Host = Annotated[str, typer.Option(
     "--host", metavar="ADDR", help="Address to listen on; anything but loopback needs a token (default 127.0.0.1).")]
@@ -39,7 +42,7 @@ def register(app: typer.Typer, run: Callable[..., None]) -> None:
     app.command("mcp", cls=Command)(mcp)
 
 
-def _follower(flags: AnswerFlags) -> "object":
+def _follower(flags: AnswerFlags) -> "IndexFollower":
     from . import cli_render as show
     from .serve.follower import IndexFollower
 
@@ -80,7 +83,7 @@ def serve(
         from .serve.server import run
 
         follower = _follower(flags)
-        app = create_app(follower, options)  # type: ignore[arg-type]
+        app = create_app(follower, options)
 
         def listening(url: str) -> None:
             lock = "token required" if options.token else "no token"
@@ -122,7 +125,7 @@ def mcp(
         require("mcp")
         from .serve.mcp import build_server, run_http, run_stdio
 
-        server = build_server(_follower(flags), where=options.where)  # type: ignore[arg-type]
+        server = build_server(_follower(flags), where=options.where)
         if not http:
             run_stdio(server)
             return
