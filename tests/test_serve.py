@@ -369,3 +369,23 @@ def test_serve_without_the_extra_names_the_install_line(tmp_path: Path, docs: Pa
     refused = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--index-dir", str(tmp_path / "index")],
                                  env={"RAG_SERVE_TOKEN": ""})
     assert refused.exit_code == 1 and "would let other machines reach the index" in refused.stderr
+
+
+def test_a_streamed_chat_reply_keeps_the_connection_alive_and_ends_with_the_rag_field(
+        tmp_path: Path, docs: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("rag.serve.routes.HEARTBEAT_SECONDS", 0.2)
+    slow = SlowGenerator(delay=0.05)
+    app = create_app(follower_for(tmp_path, generator=slow, strategy="llm"), ServeOptions())
+    body = {"model": "rag", "stream": True, "max_tokens": 30, "messages": [{"role": "user", "content": "What do cats eat?"}]}
+    with running(app) as url:
+        text = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60).text
+    assert ": waiting for the model" in text  # comment lines while the reply is not ready
+    datas = [line[6:] for line in text.split("\n") if line.startswith("data: ")]
+    assert datas[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in datas[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"} and len({c["id"] for c in chunks}) == 1
+    content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    rag = chunks[-1]["rag"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert content.startswith(rag["answer"].strip()) and "\n\nSources:\n[" in content and content.endswith("cats.md")

@@ -29,6 +29,7 @@ from .state import ServerState
 router = APIRouter()
 _END = object()  # the job is over: no more pieces
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+HEARTBEAT_SECONDS = 10.0  # a stream quiet this long (queued, or the answer being checked) gets a comment line
 
 
 def _state(request: Request) -> ServerState:
@@ -229,6 +230,7 @@ def _stream(
         try:
             if first:
                 yield first
+            quiet = time.monotonic()
             while True:
                 try:
                     item = await asyncio.wait_for(pieces.get(), timeout=0.5)
@@ -238,7 +240,11 @@ def _stream(
                         # only stop between tokens): end the stream now, not at the timeout.
                         yield on_error(503, Closed())
                         return
+                    if time.monotonic() - quiet > HEARTBEAT_SECONDS:
+                        quiet = time.monotonic()
+                        yield ": waiting for the model\n\n"  # an SSE comment: keeps proxies from timing out
                     continue
+                quiet = time.monotonic()
                 if item is _END:
                     break
                 yield on_piece(item)
