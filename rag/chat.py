@@ -163,6 +163,12 @@ class ChatSession:
         self.last, self.last_query = answer, query
         return answer
 
+    def remember(self, question: str, answer: str, answered: bool = True) -> None:
+        """Add a turn answered elsewhere: a chat client (rag serve's chat completions) sends
+        the whole conversation with each request, and the session is rebuilt from it."""
+        turn = Turn(question, self.query_for(question), _plain(answer), answered)
+        self.turns = [*self.turns, turn][-self.max_turns:]
+
     def clear(self) -> None:
         """Forget the conversation; the next question is a first turn."""
         self.turns, self.last, self.last_query = [], None, None

@@ -334,6 +334,11 @@ def migrate(
     _run(verbose, body, as_json)
 
 
+from . import cli_serve  # noqa: E402  (serve and mcp live in their own module)
+
+cli_serve.register(app, _run)
+
+
 def main() -> None:
     app()
 

@@ -21,7 +21,7 @@ from rag.cli import EXIT_ERROR, EXIT_NOT_ANSWERABLE, app
 from rag.cli_options import settings_from
 
 runner = CliRunner()
-COMMANDS = ("ingest", "list", "remove", "search", "ask", "chat", "eval", "migrate")
+COMMANDS = ("ingest", "list", "remove", "search", "ask", "chat", "eval", "migrate", "serve", "mcp")
 USAGE_ERROR = 2
 
 

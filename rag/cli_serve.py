@@ -1,0 +1,138 @@
+"""`rag serve` and `rag mcp`: parse the flags, load the index and its models, and hand
+them to rag/serve/ (the HTTP server) or rag/serve/mcp.py (the MCP server).
+
+Status lines go to stderr; stdout stays empty for `rag serve`, and belongs to the MCP
+protocol for `rag mcp` over stdio. Registered on the `rag` app by rag/cli.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Callable, List, Optional
+
+import typer
+
+from .cli_options import AnswerFlags, Command, Verbose, grouped
+
+if TYPE_CHECKING:
+    from .serve.follower import IndexFollower
+
+Host = Annotated[str, typer.Option(
+    "--host", metavar="ADDR", help="Address to listen on; anything but loopback needs a token (default 127.0.0.1).")]
+Port = Annotated[int, typer.Option("--port", metavar="N", min=0, max=65535, help="Port (0: any free one; default 8000).")]
+Token = Annotated[Optional[str], typer.Option(
+    "--token", metavar="TOKEN", envvar="RAG_SERVE_TOKEN", show_envvar=False,
+    help="Require Authorization: Bearer TOKEN on every endpoint but /health (env RAG_SERVE_TOKEN).")]
+Cors = Annotated[List[str], typer.Option(
+    "--cors", metavar="ORIGIN", help="Let browser pages of this origin call the server (repeatable; default none).")]
+Queue = Annotated[int, typer.Option(
+    "--queue", metavar="N", min=0, help="Generated answers that may wait for the model; more get 429 (default 4).")]
+MaxBody = Annotated[int, typer.Option(
+    "--max-body", metavar="BYTES", min=1024, help="Largest request body; larger ones get 413 (default 1000000).")]
+ModelId = Annotated[str, typer.Option(
+    "--model-id", metavar="NAME", help="The model name /v1/models lists and chat clients pick (default rag).")]
+
+_run: Callable[..., None]  # rag.cli's command runner, given by register()
+
+
+def register(app: typer.Typer, run: Callable[..., None]) -> None:
+    """Add the commands to `app`; `run(verbose, body)` turns library errors into exit codes."""
+    global _run
+    _run = run
+    app.command("serve", cls=Command)(serve)
+    app.command("mcp", cls=Command)(mcp)
+
+
+def _follower(flags: AnswerFlags) -> "IndexFollower":
+    from . import cli_render as show
+    from .serve.follower import IndexFollower
+
+    settings = flags.settings()
+    show.err.print("[dim]loading the index and its models...[/dim]")
+    return IndexFollower(settings, load_generator=settings.strategy != "extractive")
+
+
+@grouped
+def serve(
+    flags: AnswerFlags,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    token: Token = None,
+    cors: Cors = [],
+    queue: Queue = 4,
+    max_body: MaxBody = 1_000_000,
+    model_id: ModelId = "rag",
+    verbose: Verbose = False,
+) -> None:
+    """Serve the index over HTTP: search, ask, and OpenAI-compatible chat completions.
+
+    Endpoints: GET /health, GET /v1/files, POST /v1/search, POST /v1/ask (SSE with
+    "stream": true), GET /v1/models, POST /v1/chat/completions. The ask flags set the
+    defaults a request can override (--where: the filter of requests that give none).
+    Stop it with Ctrl-C or SIGTERM.
+    """
+
+    def body() -> None:
+        from . import cli_render as show
+        from .serve.options import ServeOptions, require
+
+        options = ServeOptions(host=host, port=port, token=token or None, cors=tuple(cors), queue=queue,
+                               max_body=max_body, model_id=model_id, where=tuple(flags.where))
+        options.check()  # before loading anything: a refused --host fails at once
+        require("fastapi", "uvicorn")
+        from .serve.app import create_app
+        from .serve.server import run
+
+        follower = _follower(flags)
+        app = create_app(follower, options)
+
+        def listening(url: str) -> None:
+            lock = "token required" if options.token else "no token"
+            show.err.print(f"rag serve: listening on {url} ({lock}; Ctrl-C stops)")
+
+        run(app, options, on_listening=listening, access_log=verbose, queue=app.state.rag.queue)
+        show.err.print("rag serve: stopped")
+
+    _run(verbose, body)
+
+
+@grouped
+def mcp(
+    flags: AnswerFlags,
+    http: Annotated[bool, typer.Option(
+        "--http", help="Serve the streamable HTTP transport at /mcp instead of stdio.")] = False,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    token: Token = None,
+    verbose: Verbose = False,
+) -> None:
+    """Serve the index to MCP clients (coding agents): tools search, ask, list_files, and
+    every stored page as a resource rag://SOURCE?page=N.
+
+    Over stdio by default (the client starts `rag mcp`); --http listens instead, under
+    the same token rules as rag serve.
+    """
+
+    def body() -> None:
+        from . import cli_render as show
+        from .serve.options import ServeOptions, require
+        from .types import Where
+
+        options = ServeOptions(host=host, port=port, token=token or None, where=tuple(flags.where))
+        if http:
+            options.check()
+        else:
+            Where.parse(flags.where)
+        require("mcp")
+        from .serve.mcp import build_server, run_http, run_stdio
+
+        server = build_server(_follower(flags), where=options.where)
+        if not http:
+            run_stdio(server)
+            return
+
+        def listening(url: str) -> None:
+            show.err.print(f"rag mcp: listening on {url}/mcp ({'token required' if options.token else 'no token'})")
+
+        run_http(server, options, on_listening=listening)
+
+    _run(verbose, body)
