@@ -125,6 +125,18 @@ def test_create_modify_delete_and_rename_files_and_folders(tmp_path, watching):
     assert last["event"] == "sync" and last["timestamp"].endswith("Z") and "chunks_embedded" in last
 
 
+def test_the_milvus_store_is_kept_in_sync_too(tmp_path, watching):
+    docs = make_folder(tmp_path / "docs")
+    s = settings(tmp_path, store="milvus", milvus_uri=str(tmp_path / "watch.db"))
+    run = watching(docs, settings=s)
+    (docs / "cats.md").write_text("# Cats\n\nCats watch birds from the window.\n")
+    (docs / "sub").rename(docs / "aviary")
+    (docs / "dogs.txt").unlink()
+    expected = fresh(tmp_path, docs)  # FAISS: the same files, chunks and pages
+    wait_for(lambda: index_state(s) == expected, "the Milvus index to match a fresh ingest")
+    assert ("sub/birds.md", "aviary/birds.md") in [m for e in run.syncs() for m in e.report.moved]
+
+
 def test_a_burst_of_500_files_becomes_a_few_commits(tmp_path, watching):
     docs = make_folder(tmp_path / "docs", {"seed.md": "Seed text about lichens.\n"})
     run = watching(docs)
