@@ -160,6 +160,7 @@ class Watcher:
                 self.embedder = ingestion.make_embedder(self.settings)
             self._watching.wait(10.0)  # changes from here on are seen; none is missed by the first sync
             self._sync([Touched(root, "") for root in self.roots], initial=True)
+            self._emit(WatchEvent("watching", now_iso(), message=", ".join(map(str, self.roots))))
             while not self._stop.is_set():
                 changes = self._next_batch()
                 if changes:
@@ -172,8 +173,11 @@ class Watcher:
     def changed(self, paths: Sequence[Path]) -> None:
         """Note changed paths (from the event thread)."""
         now = time.monotonic()
+        own = (Path(self.settings.index_dir).resolve(), Path(self.settings.cache_dir).resolve())
         with self._cond:
             for path in paths:
+                if any(path == d or d in path.parents for d in own):
+                    continue  # the index's own writes (an index kept inside a watched folder)
                 for t in touched(path, self.roots):
                     self._settling.note(t.path, now)
                     if not self._pending.due:
@@ -247,9 +251,9 @@ class Watcher:
         return [t for t, _ in ready]
 
     def _sync(self, changes: list[Touched], initial: bool = False) -> None:
-        changes = [t for t in changes if self._present.get(t.root, True) and t.root.is_dir()] \
-            if not initial else changes
-        changes = self._settled(changes) if not initial else changes
+        # A folder that is gone keeps its entries: its changes wait for it to come back.
+        changes = [t for t in changes if t.root.is_dir()]
+        changes = changes if initial else self._settled(changes)
         if not changes:
             return
         batch = collect(changes, self.include, self.exclude)
@@ -261,6 +265,8 @@ class Watcher:
             self._later(changes, _LOCK_RETRY)  # a manual ingest or another writer: wait for it
             return
         except RagError as exc:
+            if initial:  # other settings than the index's, a damaged index: say so, do not watch
+                raise
             self._emit(WatchEvent("error", now_iso(), message=str(exc)))
             self._later(changes, 0, backoff=True)
             return
@@ -280,8 +286,6 @@ class Watcher:
         self._later(retry, 0, backoff=True)
         if initial or report.added or report.updated or report.removed or report.moved or report.failed:
             self._emit(WatchEvent("sync", now_iso(), report=report, initial=initial, changes=len(changes)))
-        if initial:
-            self._emit(WatchEvent("watching", now_iso(), message=", ".join(map(str, self.roots))))
 
     def _emit(self, event: WatchEvent) -> None:
         if self.on_event is None:

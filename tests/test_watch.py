@@ -340,3 +340,26 @@ def test_the_cli_says_what_is_wrong_with_a_folder(tmp_path):
     result = CliRunner().invoke(app, ["watch", str(tmp_path / "nope"), "--json"])
     assert result.exit_code == 1 and "no such folder" in result.stderr
     assert json.loads(result.stdout)["error"]["message"].endswith("(use --include to pick files in one)")
+
+
+def test_an_index_inside_the_watched_folder_does_not_wake_the_watcher(tmp_path, watching, monkeypatch):
+    from rag import ingestion
+
+    docs = make_folder(tmp_path / "docs")
+    calls: list[int] = []
+    real = ingestion.ingest_inputs
+    monkeypatch.setattr(ingestion, "ingest_inputs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    run = watching(docs, settings=settings(tmp_path, index=str(docs / "index")))
+    before = len(calls)
+    (docs / "one.md").write_text("One more file about ibexes.\n")
+    wait_for(lambda: "one.md" in index_state(run.watcher.settings), "the save")
+    time.sleep(DEBOUNCE * 4)  # the commit's own files changed meanwhile
+    assert len(calls) == before + 1
+
+
+def test_an_index_built_with_other_settings_stops_the_watcher_at_once(tmp_path):
+    docs = make_folder(tmp_path / "docs")
+    ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
+    watcher = Watcher([docs], settings(tmp_path, chunk_tokens=64), embedder=HashEmbedder(), debounce=DEBOUNCE)
+    with pytest.raises(RagError, match="--chunk-tokens 32"):
+        watcher.run()
