@@ -130,6 +130,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._follower: threading.Thread | None = None
         self._notices: list[WatchEvent] = []
+        self._busy = True  # until the initial sync is done
 
     # -- running ------------------------------------------------------------------------
     def start(self) -> None:
@@ -149,6 +150,12 @@ class Watcher:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def idle(self) -> bool:
+        """No batch running or waiting: everything seen so far is in the index and reported."""
+        with self._cond:
+            return not self._busy and not self._pending.due and self._watching.is_set()
+
     def run(self) -> None:
         """The initial sync, then a batch each time the folders have settled, until stop()."""
         from .watch_follow import follow
@@ -162,6 +169,8 @@ class Watcher:
             self._sync([Touched(root, "") for root in self.roots], initial=True)
             self._emit(WatchEvent("watching", now_iso(), message=", ".join(map(str, self.roots))))
             while not self._stop.is_set():
+                with self._cond:
+                    self._busy = False
                 changes = self._next_batch()
                 if changes:
                     self._sync(changes)
@@ -211,6 +220,7 @@ class Watcher:
                 forced = pending.due and now - pending.first_event >= self.max_wait
                 ready = [t for t, due in pending.due.items() if due <= now]
                 if ready and (now >= quiet_at or forced):
+                    self._busy = True
                     for t in ready:
                         del pending.due[t]
                     if pending.due:

@@ -68,7 +68,9 @@ class Running:
         """Wait until the index equals a fresh ingest of `docs`; returns that state."""
         expected = fresh(tmp_path, docs)
         s = self.watcher.settings
-        wait_for(lambda: index_state(s) == expected, "the index to match a fresh ingest", deadline)
+        # Idle too: the batch that committed has reported it, and nothing is left to do.
+        wait_for(lambda: self.watcher.idle and index_state(s) == expected, "the index to match a fresh ingest",
+                 deadline)
         return expected
 
 
@@ -133,7 +135,7 @@ def test_the_milvus_store_is_kept_in_sync_too(tmp_path, watching):
     (docs / "sub").rename(docs / "aviary")
     (docs / "dogs.txt").unlink()
     expected = fresh(tmp_path, docs)  # FAISS: the same files, chunks and pages
-    wait_for(lambda: index_state(s) == expected, "the Milvus index to match a fresh ingest")
+    wait_for(lambda: run.watcher.idle and index_state(s) == expected, "the Milvus index to match a fresh ingest")
     assert ("sub/birds.md", "aviary/birds.md") in [m for e in run.syncs() for m in e.report.moved]
 
 
