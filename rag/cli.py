@@ -76,14 +76,14 @@ def ingest(
 
     def body() -> int:
         from . import cli_render as show
-        from .ingestion import ingest as run_ingest
+        from .ingestion import WRITER_WAIT, ingest as run_ingest
 
         settings = place.settings(
             embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, workers=workers, ocr=ocr)
         with show.progress(quiet) as on_progress:
             report = run_ingest(
                 paths, settings=settings, passwords=pdf_password, rebuild=rebuild, progress=on_progress,
-                include=include, exclude=exclude,
+                include=include, exclude=exclude, lock_wait=WRITER_WAIT,
             )
         if as_json:
             show.print_json(report.to_dict())
@@ -335,8 +335,10 @@ def migrate(
 
 
 from . import cli_serve  # noqa: E402  (serve and mcp live in their own module)
+from .cli_watch import watch as _watch  # noqa: E402  (its own module; only typer at import)
 
 cli_serve.register(app, _run)
+app.command("watch", cls=Command)(_watch)
 
 
 def main() -> None:

@@ -103,7 +103,7 @@ def ingest_summary(report: "IngestReport") -> None:
     always = ("added", "updated", "removed", "unchanged", "failed", "files in index", "chunks in index", "seconds")
     for label, value in (
         ("added", len(report.added)), ("updated", len(report.updated)), ("removed", len(report.removed)),
-        ("unchanged", len(report.unchanged)), ("failed", len(report.failed)),
+        ("moved", len(report.moved)), ("unchanged", len(report.unchanged)), ("failed", len(report.failed)),
         ("repaired text", len(report.repaired)), ("chunks embedded", report.chunks_embedded),
         ("of them from the cache", report.chunks_from_cache),
         ("files in index", report.files), ("chunks in index", report.chunks),
@@ -126,10 +126,12 @@ def listing(listing: "Listing") -> None:
     from rich.table import Table
 
     table = Table(show_edge=False)
-    for col, justify in (("file", "left"), ("chunks", "right"), ("pages", "right"), ("ingested", "left")):
+    for col, justify in (("file", "left"), ("chunks", "right"), ("pages", "right"), ("ingested", "left"),
+                         ("folder", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for path, rec in sorted(listing.files.items()):
-        table.add_row(escape(path), str(rec.chunks), str(rec.pages), rec.ingested_at)
+        # The folder the file was found in ("-": given by itself); `file` is the name the index shows.
+        table.add_row(escape(path), str(rec.chunks), str(rec.pages), rec.ingested_at, escape(rec.root or "-"))
     out.print(table)
     out.print(
         f"{len(listing.files)} files, {listing.chunks} chunks"

@@ -1,8 +1,10 @@
-"""Inputs -> the files to ingest, each with the name the index records for it.
+"""Inputs -> the files to ingest, each with its identity: the folder it was found in and
+its path there (rag/identity.py turns that into the name the index records).
 
-A folder is walked recursively (hidden entries skipped, symlinked folders not followed,
-so loops cannot occur); a file in it is named by its path relative to that folder.
-A file given directly is named by its absolute path. `include`/`exclude` globs filter
+A folder is walked recursively (hidden entries and editor or download temporaries
+skipped, symlinked folders not followed, so loops cannot occur); a file in it is
+identified by its folder and its path relative to that folder. A file given directly
+is identified by its absolute path. `include`/`exclude` globs filter
 the files found in folders, matched against the relative path and, for patterns
 without a "/", against the file name too. Files of a type no loader reads are counted by
 suffix, so the report can say what was left out.
@@ -21,11 +23,26 @@ from .errors import RagError
 from .loaders import is_supported
 
 
+# Names that are never documents: editor swap, backup, lock and autosave files, partial
+# downloads, and system litter. Hidden names (a leading ".") are skipped besides.
+_TEMPORARY_SUFFIXES = (".swp", ".swo", ".swx", ".tmp", ".temp", ".part", ".partial", ".crdownload", ".download",
+                       ".kate-swp")
+_TEMPORARY_NAMES = frozenset({"4913", "thumbs.db", "desktop.ini"})  # 4913: vim's write probe
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one no folder walk or watcher ever indexes."""
+    lower = name.lower()
+    return (lower.startswith((".", "~$", ".#")) or lower.endswith(("~", *_TEMPORARY_SUFFIXES))
+            or (lower.startswith("#") and lower.endswith("#")) or lower in _TEMPORARY_NAMES)
+
+
 @dataclass(frozen=True)
 class Input:
     path: Path  # on disk
-    source: str  # recorded name
+    source: str  # recorded name: the relative path until rag/identity.py names it
     root: str  # the folder it was found in ("" for a file given directly)
+    relative: str  # its path in that folder (the absolute path for a file given directly)
 
 
 @dataclass(frozen=True)
@@ -57,31 +74,42 @@ def discover(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: 
         if path.is_dir():
             root = path.resolve()
             roots.append(str(root))
-            for item in _walk(root):
-                if (include and not any(matches(item.source, p) for p in include)) or \
-                        any(matches(item.source, p) for p in exclude):
-                    continue
-                if is_supported(item.path):
-                    found.append(item)
-                else:
-                    suffix = item.path.suffix.lower()
-                    skipped[suffix] = skipped.get(suffix, 0) + 1
+            found.extend(select(walk(root), include, exclude, skipped))
         elif path.is_file():
             if not is_supported(path):
                 raise RagError(f"{raw}: unsupported file type {path.suffix or '(no suffix)'}")
-            found.append(Input(path, str(path.resolve()), ""))
+            absolute = str(path.resolve())
+            found.append(Input(path, absolute, "", absolute))
         else:
             raise RagError(f"{raw}: not a regular file or folder")
-    unique = {i.source: i for i in found}
-    return Found(sorted(unique.values(), key=lambda i: i.source), roots, dict(sorted(skipped.items())))
+    unique = {(i.root, i.relative): i for i in found}
+    return Found(sorted(unique.values(), key=lambda i: (i.relative, i.root)), roots, dict(sorted(skipped.items())))
 
 
-def _walk(root: Path) -> list[Input]:
+def select(items: Iterable[Input], include: Sequence[str], exclude: Sequence[str],
+           skipped: dict[str, int] | None = None) -> list[Input]:
+    """The files the globs let through that a loader reads; the others are counted in
+    `skipped` by suffix."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for item in items:
+        if (include and not any(matches(item.relative, p) for p in include)) or \
+                any(matches(item.relative, p) for p in exclude):
+            continue
+        if is_supported(item.path):
+            out.append(item)
+        elif skipped is not None:
+            suffix = item.path.suffix.lower()
+            skipped[suffix] = skipped.get(suffix, 0) + 1
+    return out
+
+
+def walk(root: Path, under: Path | None = None) -> list[Input]:
+    """Every regular file of `root` (or of its sub-folder `under`), identified by `root`."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(under or root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.startswith("."):
+            if is_temporary(name):
                 continue
             path = Path(dirpath) / name
             try:
@@ -89,5 +117,6 @@ def _walk(root: Path) -> list[Input]:
             except OSError:
                 continue
             if stat.S_ISREG(mode):
-                out.append(Input(path, path.relative_to(root).as_posix(), str(root)))
+                relative = path.relative_to(root).as_posix()
+                out.append(Input(path, relative, str(root), relative))
     return out

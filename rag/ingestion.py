@@ -22,6 +22,7 @@ from .discover import Input, discover
 from .embedders import Embedder, make_embedder, resolve_embed_model
 from .embedders.cache import CachedEmbedder, cache_file
 from .errors import LoaderError, RagError
+from .identity import find_moves, name_inputs
 from .loaders import REPAIRED_NOTE, SUPPORTED_SUFFIXES, iter_pages, read_error_reason
 from .manifest import CHUNKER, Chunking, EmbedderInfo, FileRecord, Manifest, new_manifest, now_iso
 from .prefetch import Prefetcher
@@ -29,6 +30,8 @@ from .stores import Backend, Transaction, Writer, backend_for, transaction
 from .types import Chunk, FileFailure, IngestReport, Page, Progress
 
 ProgressFn = Callable[[Progress], None]
+# How long `rag ingest` waits for another writer (a watcher's batch, say) to commit.
+WRITER_WAIT = 30.0
 log = logging.getLogger(__name__)
 
 
@@ -54,6 +57,7 @@ class _Plan:
     todo: list[tuple[Input, str]] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    moved: list[tuple[str, Input]] = field(default_factory=list)  # (old name, the file now): same content
     failed: list[FileFailure] = field(default_factory=list)
 
     @property
@@ -83,14 +87,17 @@ def ingest(
     progress: ProgressFn | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    lock_wait: float = 0.0,
 ) -> IngestReport:
     """Bring the index in line with the given files and folders.
 
     New and changed files (by SHA-256) are loaded, chunked and embedded; files that
-    left a folder that is ingested again are removed; unchanged files cost nothing.
+    left a folder that is ingested again are removed; unchanged files cost nothing; a
+    file that moved (same content, new place) keeps its chunks and vectors.
     A file that cannot be read is reported in `failed` and keeps its earlier version.
     `include`/`exclude` are globs over paths relative to each folder; a file that an
     exclude pattern now hides counts as gone from its folder and is removed.
+    `lock_wait`: seconds to wait for another writer to finish before giving up.
 
     Raises:
         RagError: no input exists or none is a supported document, another process is
@@ -98,17 +105,38 @@ def ingest(
             settings (IndexMismatchError).
     """
     started = time.perf_counter()
-    settings = settings_for(settings, index_dir)
     paths = list(paths)
     found = discover(paths, include, exclude)
     if not found.inputs:
         looked = " ".join(sorted(SUPPORTED_SUFFIXES))
         raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {looked})")
-    backend = backend_for(settings)
-    with transaction(backend) as tx:
-        plan = _plan(found.inputs, found.roots, settings, backend, embedder, rebuild)
-        report = _apply(plan, tx, settings, embedder, passwords, rebuild, progress)
+    roots = set(found.roots)
+    report = ingest_inputs(found.inputs, lambda record: record.root in roots, index_dir, settings, embedder,
+                           passwords, rebuild, progress, lock_wait)
     return replace(report, seconds=time.perf_counter() - started, skipped=found.skipped)
+
+
+def ingest_inputs(
+    inputs: Sequence[Input],
+    in_scope: Callable[[FileRecord], bool],
+    index_dir: str | Path | None = None,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    passwords: Sequence[str] = (),
+    rebuild: bool = False,
+    progress: ProgressFn | None = None,
+    lock_wait: float = 0.0,
+) -> IngestReport:
+    """Bring the files `in_scope` accepts in line with `inputs` (rag/discover.py): those
+    not among the inputs are removed. `ingest` passes the folders it walked, the watcher
+    the paths that changed. Raises as `ingest`."""
+    started = time.perf_counter()
+    settings = settings_for(settings, index_dir)
+    backend = backend_for(settings)
+    with transaction(backend, wait=lock_wait) as tx:
+        plan = _plan(inputs, in_scope, settings, backend, embedder, rebuild)
+        report = _apply(plan, tx, settings, embedder, passwords, rebuild, progress)
+    return replace(report, seconds=time.perf_counter() - started)
 
 
 def _sha256(path: Path) -> str:
@@ -120,8 +148,8 @@ def _sha256(path: Path) -> str:
 
 
 def _plan(
-    inputs: list[Input], roots: list[str], settings: Settings, backend: Backend, embedder: Embedder | None,
-    rebuild: bool,
+    inputs: Sequence[Input], in_scope: Callable[[FileRecord], bool], settings: Settings, backend: Backend,
+    embedder: Embedder | None, rebuild: bool,
 ) -> _Plan:
     old: Manifest | None = None
     if backend.exists():
@@ -135,6 +163,7 @@ def _plan(
             old.check_compatible(backend.location, name, embedder.dim if embedder else None, chunking_of(settings))
     plan = _Plan(old)
     old_files = plan.old_files
+    inputs = name_inputs(inputs, old_files)
     for item in inputs:
         try:
             digest = _sha256(item.path)
@@ -148,8 +177,10 @@ def _plan(
             plan.todo.append((item, digest))
     seen = {i.source for i in inputs}
     # A rebuild keeps only what is ingested now; otherwise a file is removed when it
-    # left a folder that is being ingested again.
-    plan.removed = sorted(s for s, r in old_files.items() if s not in seen and (rebuild or r.root in roots))
+    # left a folder (or path) that is being ingested again.
+    plan.removed = sorted(s for s, r in old_files.items() if s not in seen and (rebuild or in_scope(r)))
+    if not rebuild:
+        plan.moved, plan.todo, plan.removed = find_moves(plan.todo, plan.removed, old_files)
     return plan
 
 
@@ -162,27 +193,36 @@ def _apply(
         unchanged=tuple(plan.unchanged), failed=tuple(plan.failed), files=len(plan.old_files),
         chunks=plan.old.chunks if plan.old else 0, index_dir=location,
     )
-    if not plan.todo and not plan.removed and not rebuild:
+    if not plan.todo and not plan.removed and not plan.moved and not rebuild:
         return before  # nothing to embed: no model is loaded
 
-    embedder = embedder or make_embedder(settings)
+    if plan.todo or rebuild or plan.old is None:  # removals and moves need no model
+        embedder = embedder or make_embedder(settings)
     if plan.old is not None and not rebuild:
-        plan.old.check_compatible(location, embedder.name, embedder.dim)
+        if embedder is not None:
+            plan.old.check_compatible(location, embedder.name, embedder.dim)
         manifest = plan.old
         kept = tx.backend.kept_policy(manifest)
         if kept:
             log.warning("the index at %s keeps the vector storage it was built with (%s); "
                         "ingest with --rebuild to change it", location, kept)
     else:
+        assert embedder is not None
         manifest = new_manifest(EmbedderInfo(embedder.name, embedder.dim, embedder.max_tokens), chunking_of(settings))
     writer = tx.begin(manifest, fresh=rebuild)
-    cached = CachedEmbedder(embedder, cache_file(settings.cache_dir, embedder)) if settings.embed_cache else None
+    for old, item in plan.moved:
+        writer.move_file(old, item.source, replace(
+            plan.old_files[old], root=item.root, relative=item.relative, bytes=_size(item.path), ingested_at=now_iso()))
+    cached = None
+    if embedder is not None and settings.embed_cache:
+        cached = CachedEmbedder(embedder, cache_file(settings.cache_dir, embedder))
     try:
-        tally = _embed_and_store(plan, writer, cached or embedder, settings, passwords, progress)
+        tally = _embed_and_store(plan, writer, cached or embedder, settings, passwords, progress) \
+            if embedder is not None else Tally(failed=tuple(plan.failed))
     finally:
         if cached:
             cached.close()
-    if not (tally.added or tally.updated or plan.removed or rebuild):  # every changed file failed
+    if not (tally.added or tally.updated or plan.removed or plan.moved or rebuild):  # every changed file failed
         return replace(before, failed=tally.failed, warnings=tally.warnings)  # nothing to commit: aborted
     for source in plan.removed:
         writer.remove_source(source)
@@ -190,6 +230,7 @@ def _apply(
     committed = tx.commit()
     return IngestReport(
         added=tally.added, updated=tally.updated, removed=tuple(plan.removed), unchanged=tuple(plan.unchanged),
+        moved=tuple((old, item.source) for old, item in plan.moved),
         failed=tally.failed, warnings=tally.warnings, repaired=tally.repaired, files=len(committed.files),
         chunks=committed.chunks, chunks_embedded=tally.embedded,
         chunks_from_cache=min(cached.hits, tally.embedded) if cached else 0, index_dir=location,
@@ -290,7 +331,7 @@ def _embed_and_store(
             warnings.extend(FileFailure(item.source, note) for note in notes if note != REPAIRED_NOTE)
             batch.finish(item.source, FileRecord(
                 sha256=digest, chunks=chunks, pages=pages, bytes=_size(item.path), root=item.root,
-                ingested_at=now_iso()))
+                ingested_at=now_iso(), relative=item.relative))
             (updated if item.source in plan.old_files else added).append(item.source)
     finally:
         if prefetcher:

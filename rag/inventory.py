@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import RagError
+from .identity import on_disk
 from .config import Settings
 from .manifest import FileRecord
 from .stores import Backend, backend_for, transaction
@@ -29,7 +30,7 @@ class Listing:
         return {
             "files": [
                 {"path": p, "chunks": r.chunks, "pages": r.pages, "sha256": r.sha256, "ingested_at": r.ingested_at,
-                 "bytes": r.bytes, "root": r.root}
+                 "bytes": r.bytes, "root": r.root, "relative": r.identity(p)[1]}
                 for p, r in sorted(self.files.items())
             ],
             "embedder": self.embedder,
@@ -66,14 +67,14 @@ def list_index(where: Settings | str | Path) -> Listing:
 
 def _targets(spec: str, files: dict[str, FileRecord]) -> list[str]:
     """Index entries a user's path names: the recorded name itself, or a file or folder
-    on disk (resolved against the folder each entry was ingested from)."""
+    on disk (where each entry was read from)."""
     if spec in files:
         return [spec]
     wanted = Path(spec).expanduser().resolve()
     out = []
     for source, rec in files.items():
-        on_disk = Path(rec.root) / source if rec.root else Path(source)
-        if on_disk == wanted or wanted in on_disk.parents:
+        path = on_disk(source, rec)
+        if path == wanted or wanted in path.parents:
             out.append(source)
     return sorted(out)
 

@@ -21,7 +21,10 @@ import numpy as np
 from .errors import IndexCorruptError, IndexMismatchError
 
 FORMAT = "rag-index"
-FORMAT_VERSION = 2  # 2: a lexical (BM25) index beside the vectors
+# 2: a lexical (BM25) index beside the vectors; 3: a file is identified by its folder
+# and its path in it (FileRecord.relative), so two folders' README.md are two files.
+FORMAT_VERSION = 3
+READS = (2, 3)  # a version 2 manifest is read as version 3 (`_upgrade`): nothing is re-embedded
 CHUNKER = "structure-v1"
 
 # Keys the Manifest types itself; any other key (the FAISS "vectors" spec, Milvus's
@@ -37,7 +40,12 @@ def now_iso() -> str:
 
 @dataclass(frozen=True)
 class FileRecord:
-    """One stored file: its content hash and what it became."""
+    """One stored file: its content hash and what it became.
+
+    A file is identified by `root` (the folder it was found in, "" for a file given
+    directly) and `relative` (its path in that folder, or its absolute path); the index
+    records it under a readable name of its own (the key of `Manifest.files`, the chunks'
+    `source`): rag/identity.py chooses it."""
 
     sha256: str
     chunks: int
@@ -45,6 +53,10 @@ class FileRecord:
     bytes: int
     root: str
     ingested_at: str
+    relative: str = ""  # "" only in records built by hand: then the name is the relative path
+
+    def identity(self, source: str) -> tuple[str, str]:
+        return self.root, self.relative or source
 
 
 @dataclass(frozen=True)
@@ -83,23 +95,22 @@ class Manifest:
         is not one this rag reads."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise IndexCorruptError(f"{where} is not a rag index manifest")
-        if data.get("format_version") != FORMAT_VERSION:
+        if data.get("format_version") not in READS:
             raise IndexCorruptError(
-                f"{where} has format version {data.get('format_version')}, this rag reads {FORMAT_VERSION}; "
-                "rebuild the index with --rebuild"
+                f"{where} has format version {data.get('format_version')}, this rag reads "
+                f"{', '.join(map(str, READS))}; rebuild the index with --rebuild"
             )
         try:
             return cls(
                 embedder=EmbedderInfo(**data["embedder"]),
                 chunking=Chunking(**data["chunking"]),
-                files={k: FileRecord(**v) for k, v in data.get("files", {}).items()},
+                files={k: _record(k, v) for k, v in data.get("files", {}).items()},
                 next_id=int(data.get("next_id", 0)),
                 chunks=int(data.get("chunks", 0)),
                 created_at=str(data.get("created_at", "")),
                 updated_at=data.get("updated_at"),
                 last_ingest=data.get("last_ingest"),
                 backend={k: v for k, v in data.items() if k not in _TYPED},
-                format_version=int(data["format_version"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorruptError(f"{where} is damaged ({type(exc).__name__}: {exc}); "
@@ -143,6 +154,12 @@ class Manifest:
                 f"the index at {location} was built with {c.describe()}, not {chunking.describe()}; "
                 f"use --chunk-tokens {c.chunk_tokens} --chunk-overlap {c.chunk_overlap}, or rebuild with --rebuild"
             )
+
+
+def _record(source: str, data: dict[str, Any]) -> FileRecord:
+    """A file's record; one written by format 2 gets the relative path it was named by
+    (format 2 named a file by its path in its folder, or by its absolute path)."""
+    return FileRecord(**{"relative": source, **data})
 
 
 def new_manifest(embedder: EmbedderInfo, chunking: Chunking) -> Manifest:

@@ -234,6 +234,7 @@ class IngestReport:
     seconds: float = 0.0
     index_dir: str = ""
     skipped: dict[str, int] = field(default_factory=dict)  # files no loader reads, by suffix
+    moved: tuple[tuple[str, str], ...] = ()  # (old name, new name): same content, chunks kept
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -251,10 +252,12 @@ class IngestReport:
             "chunks_from_cache": self.chunks_from_cache,
             "index_dir": self.index_dir,
             "skipped": dict(self.skipped),
+            "moved": len(self.moved),
             "paths": {
                 "added": list(self.added),
                 "updated": list(self.updated),
                 "removed": list(self.removed),
+                "moved": [{"from": old, "to": new} for old, new in self.moved],
             },
         }
 

@@ -50,8 +50,9 @@ def test_manifest_records_how_the_index_was_built(index_dir: str):
     live = (Path(index_dir) / "CURRENT").read_text().strip()
     manifest = json.loads((Path(index_dir) / live / "manifest.json").read_text())
     assert manifest["embedder"] == {"name": "sentence-transformers/all-MiniLM-L6-v2", "dim": 384, "max_tokens": 254}
-    assert manifest["format_version"] == 2 and manifest["chunking"]["chunk_tokens"] > 0
+    assert manifest["format_version"] == 3 and manifest["chunking"]["chunk_tokens"] > 0
     assert sorted(manifest["files"]) == CORPUS_FILES
+    assert all(f["relative"] == name for name, f in manifest["files"].items())  # one folder: bare names
     assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
 
 

@@ -14,12 +14,14 @@ a `Backend` chosen by `backend_for(settings)`, the `Store` it opens for reading 
 from __future__ import annotations
 
 import contextlib
+import time
 from contextlib import AbstractContextManager
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from ..config import Settings
+from ..errors import IndexLockedError
 from ..manifest import Draft, FileRecord, Manifest
 from ..types import Chunk, Hit, Page
 
@@ -64,6 +66,9 @@ class Writer(Protocol):
     def finish_file(self, source: str, record: FileRecord) -> None: ...
     def discard_file(self, source: str) -> None: ...
     def remove_source(self, source: str) -> int: ...
+    def move_file(self, old: str, new: str, record: FileRecord) -> None:
+        """Give a stored file (chunks, vectors, pages) a new name and record: a file that
+        moved on disk; `new` names no stored file."""
     def commit(self) -> Manifest: ...
     def abort(self) -> None: ...
 
@@ -118,15 +123,15 @@ class Transaction:
 
 
 @contextlib.contextmanager
-def transaction(backend: Backend, sweep: bool = True) -> Iterator[Transaction]:
+def transaction(backend: Backend, sweep: bool = True, wait: float = 0.0) -> Iterator[Transaction]:
     """Hold the index's writer lock, clear what a killed earlier writer left (unless
     `sweep` is False), and abort the writer unless it committed: the one write sequence
-    of ingest, remove and migrate.
+    of ingest, remove and migrate. `wait`: seconds to wait for another writer first.
 
     Raises:
-        IndexLockedError: another process is writing the index.
+        IndexLockedError: another process is writing the index (still, after `wait`).
     """
-    with backend.write_lock():
+    with _locked(backend, wait):
         if sweep:
             backend.sweep()
         tx = Transaction(backend)
@@ -135,3 +140,20 @@ def transaction(backend: Backend, sweep: bool = True) -> Iterator[Transaction]:
         finally:
             if tx.writer is not None and tx.writer.manifest is None:
                 tx.writer.abort()
+
+
+@contextlib.contextmanager
+def _locked(backend: Backend, wait: float) -> Iterator[None]:
+    """The writer lock, tried again every 0.2 s for `wait` seconds while another holds it."""
+    deadline = time.monotonic() + wait
+    while True:
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(backend.write_lock())
+            except IndexLockedError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
+                continue
+            yield
+            return

@@ -109,6 +109,14 @@ class FaissWriter:
         """A file failed part-way: drop what this writer added for it, keep its old version."""
         self._delete(source, "new")
 
+    def move_file(self, old: str, new: str, record: FileRecord) -> None:
+        """A file moved on disk: its rows take the new name; ids, vectors and the lexical
+        index (keyed by chunk id) stay as they are."""
+        for table in ("chunks", "pages"):
+            self._db.execute(f"UPDATE {table} SET source = ? WHERE source = ?", (new, old))
+        self.draft.files.pop(old, None)
+        self.draft.files[new] = record
+
     def add_file(self, record: FileRecord, source: str, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Store one whole file's pages, chunks and vectors, replacing any earlier version."""
         self.add_chunks(chunks, vectors)

@@ -130,6 +130,45 @@ class MilvusWriter:
         self._delete_new(source)
         return record.chunks if record else 0
 
+    def move_file(self, old: str, new: str, record: FileRecord) -> None:
+        """A file moved on disk: its live rows are written again under the new name (new
+        ids, the same vectors, this generation); the old rows go as a removed file's do."""
+        gen = self._live.get(old)
+        if gen is not None:
+            live = f'skey == "{source_key(old)}" and gen == {gen}'
+            chunk_fields = ["source", "page", "heading", "start", "end", "tokens", "text", "terms", "vector",
+                            *self.late]
+            rows = self._rows(self.chunks_collection, live, chunk_fields)
+            for row, i in zip(rows, self.draft.new_ids(len(rows))):
+                row.update(id=int(i), ext=file_type(new)[:60])
+            self._insert(self.chunks_collection, self._renamed(rows, new))
+            pages = self._rows(self.pages_collection, live, ["source", "page", "offset", "text", "v"])
+            for page in pages:
+                page.pop("id", None)  # the pages collection numbers its rows itself
+            self._insert(self.pages_collection, self._renamed(pages, new))
+        self.remove_source(old)
+        self.finish_file(new, record)
+
+    def _rows(self, collection: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
+        it = self._client.query_iterator(collection, batch_size=1000, filter=expr, output_fields=fields)
+        out: list[dict[str, Any]] = []
+        try:
+            while rows := it.next():
+                out.extend(dict(r) for r in rows)
+        finally:
+            it.close()
+        return out
+
+    def _renamed(self, rows: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
+        for row in rows:
+            row.pop("sparse", None)  # BM25's output: Milvus computes it again from `terms`
+            if "vector" in row:
+                row["vector"] = [float(x) for x in row["vector"]]
+            if "v" in row:
+                row["v"] = [float(x) for x in row["v"]]
+            row.update(source=source, skey=source_key(source), gen=self.generation)
+        return rows
+
     def commit(self) -> Manifest:
         """Make this generation the live one: check and flush the rows, write the
         manifest, then one upsert of the head."""
