@@ -32,27 +32,28 @@ CORPUS = PROJECT / "corpus"
 runner = CliRunner()
 
 
-def snapshot(settings: Settings) -> tuple[dict, list, list, np.ndarray]:
+def snapshot(settings: Settings, ids: bool = True) -> tuple[dict, list, list, np.ndarray]:
     """Everything an index holds, in a comparable form: its files (hash, chunks, pages),
-    chunks with ids and spans, pages, and the vectors in id order."""
+    chunks with ids (or without: then in file and span order) and spans, pages, and the
+    vectors in the chunks' order."""
     store = backend_for(settings).open()
     try:
         files = {s: (r.sha256, r.chunks, r.pages) for s, r in store.files().items()}
         chunks, vectors = [], []
-        for ids, batch, vecs in store.export():
-            chunks += [(i, c.source, c.page, c.heading, c.start, c.end, c.text, c.tokens, c.location, c.ocr)
-                       for i, c in zip(ids, batch)]
+        for got, batch, vecs in store.export():
+            chunks += [(i if ids else 0, c.source, c.page if c.page is not None else -1, c.start, c.end, c.heading,
+                        c.text, c.tokens, c.location, c.ocr) for i, c in zip(got, batch)]
             vectors.append(vecs)
         pages = sorted((p.source, p.page if p.page is not None else -1, p.offset, p.text) for p in store.pages())
     finally:
         store.close()
-    order = np.argsort([c[0] for c in chunks], kind="stable")
+    order = sorted(range(len(chunks)), key=lambda i: chunks[i])
     return files, [chunks[i] for i in order], pages, np.concatenate(vectors)[order]
 
 
-def assert_same_index(a: Settings, b: Settings, tolerance: float = 0.0) -> None:
-    files_a, chunks_a, pages_a, vectors_a = snapshot(a)
-    files_b, chunks_b, pages_b, vectors_b = snapshot(b)
+def assert_same_index(a: Settings, b: Settings, tolerance: float = 0.0, ids: bool = True) -> None:
+    files_a, chunks_a, pages_a, vectors_a = snapshot(a, ids)
+    files_b, chunks_b, pages_b, vectors_b = snapshot(b, ids)
     assert files_a == files_b and chunks_a == chunks_b and pages_a == pages_b
     assert vectors_a.shape == vectors_b.shape and len(chunks_a) > 0
     assert float(np.max(np.abs(vectors_a - vectors_b))) <= tolerance
@@ -202,3 +203,57 @@ def test_an_interrupted_ray_ingest_then_a_local_one_converges(local_ray: None, t
     report = ingest([docs], settings=replace(on_ray, engine="local"), embedder=HashEmbedder())
     assert report.added and not report.updated
     assert_same_index(local, on_ray)
+
+
+@pytest.fixture
+def milvus_server(tmp_path: Path) -> Iterator[str]:
+    """A Milvus server on an ephemeral local port (milvus-lite's own gRPC server, in a
+    process of its own): to the workers, a server they reach by URL like any other."""
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "milvus"),
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the Milvus server did not start"
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_workers_write_straight_to_a_milvus_server(local_ray: None, tmp_path: Path, milvus_server: str,
+                                                    monkeypatch: pytest.MonkeyPatch):
+    from rag.stores.milvus_write import MilvusWriter
+
+    driver_rows: list[str] = []
+    real_insert = MilvusWriter._insert
+    monkeypatch.setattr(MilvusWriter, "_insert", lambda self, name, rows: driver_rows.append(name) or
+                        real_insert(self, name, rows))
+    docs = tmp_path / "docs"
+    shutil.copytree(CORPUS, docs)
+    local = Settings.load({"store": "milvus", "milvus_uri": milvus_server, "milvus_collection": "local"})
+    on_ray = replace(local, milvus_collection="on_ray", engine="ray")
+    for _ in range(2):  # a new index, then a sync: one file changed, one removed
+        want = ingest([docs], settings=local, embedder=HashEmbedder())
+        got = ingest([docs], settings=on_ray, embedder=HashEmbedder())
+        assert (got.added, got.updated, got.removed, got.chunks) == (want.added, want.updated, want.removed,
+                                                                     want.chunks)
+        assert_same_index(local, on_ray, ids=False)  # ids are handed out as batches finish
+        (docs / "evaluation.txt").write_text("Evaluation, rewritten: recall at five and a held-out question set.\n")
+        (docs / "tokenization.md").unlink(missing_ok=True)
+    ray_rows = [name for name in driver_rows if name.startswith("on_ray_")]
+    assert ray_rows == [], "the driver wrote rows the workers should have written"
+    assert any(name.startswith("local_chunks_") for name in driver_rows)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
@@ -31,6 +31,8 @@ import numpy as np
 
 from ..errors import MissingDependencyError, RagError
 from ..loaders import read_error_reason
+from . import ray_milvus
+from .ray_milvus import writes_direct
 from .ray_work import EmbedJob, LoadJob, embed_files, load_file, probe
 
 if TYPE_CHECKING:
@@ -86,7 +88,10 @@ class Delivered:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self._like.count_tokens(texts)
 
-    def put(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+    def put(self, texts: Sequence[str], vectors: np.ndarray | None) -> None:
+        """The vectors of these texts; None: the workers stored them (Milvus), stand-ins will do."""
+        if vectors is None:
+            vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         if len(texts) != len(vectors):
             raise RuntimeError(f"a Ray worker returned {len(vectors)} vectors for {len(texts)} chunks")
         self._queue.extend(zip(texts, vectors))
@@ -114,6 +119,7 @@ class RayWork:
     embed: EmbedJob
     ship_bytes: Callable[[Sequence[tuple[Path, str]]], bool]
     running: list[Any] = field(default_factory=list)
+    finish: Callable[[], None] = lambda: None  # once every file is back
 
     def results(self, items: Iterable[tuple[Path, str]]) -> Iterator["Loaded | None"]:
         items = list(items)
@@ -123,7 +129,10 @@ class RayWork:
         for window in _windows(items, WINDOW_BYTES if ship else None):
             run = self._run(window, start, ship)
             self.running = [run]
-            yield from run
+            for n, loaded in enumerate(run, start=start + 1):
+                if n == len(items):  # every file's work is done (the driver asks for no more)
+                    self.finish()
+                yield loaded
             start += len(window)
 
     def _run(self, window: list[tuple[Path, str]], start: int, ship: bool) -> Iterator["Loaded"]:
@@ -231,7 +240,15 @@ class RayEngine:
         load_job = LoadJob(load, tuple(passwords), settings.file_timeout, limit, settings.chunk_overlap,
                            str(tokenizer_file) if tokenizer_file else None, None if tokenizer_file else inner)
         embed_job = EmbedJob(settings, None if packaged else inner, settings.batch_size)
-        return RayWork(self.ray, Delivered(inner), writer, load_job, embed_job, self._ship_bytes)
+        if not writes_direct(settings, writer):
+            return RayWork(self.ray, Delivered(inner), writer, load_job, embed_job, self._ship_bytes)
+        milvus = ray_milvus.start(self.ray, settings, writer)
+
+        def past_the_last_id() -> None:  # the draft's next id moves past every id the workers took
+            writer.draft.next_id = max(writer.draft.next_id, int(self.ray.get(milvus.ids.end.remote())))
+
+        return RayWork(self.ray, Delivered(inner), ray_milvus.DirectWriter(writer), load_job,
+                       replace(embed_job, milvus=milvus), self._ship_bytes, finish=past_the_last_id)
 
     def _ship_bytes(self, items: Sequence[tuple[Path, str]]) -> bool:
         """Whether the workers need the files' bytes: see the module docstring."""

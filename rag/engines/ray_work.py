@@ -54,6 +54,7 @@ class EmbedJob:
     settings: "Settings"
     given: Any = None
     batch_size: int = 8
+    milvus: Any = None  # a ray_milvus.MilvusJob: the actors write the rows themselves
 
     def make(self) -> "Embedder":
         if self.given is not None:
@@ -91,7 +92,8 @@ def load_file(row: dict[str, Any], job: LoadJob) -> dict[str, Any]:
             copy = Path(tmp) / Path(source).name
             copy.write_bytes(bytes(data))
             loaded = _load(copy, source, job)
-    return {"n": int(row["n"]), "blob": pickle.dumps((loaded, None), protocol=pickle.HIGHEST_PROTOCOL)}
+    return {"n": int(row["n"]), "source": source,
+            "blob": pickle.dumps((loaded, None), protocol=pickle.HIGHEST_PROTOCOL)}
 
 
 def _load(path: Path, source: str, job: LoadJob) -> Loaded:
@@ -125,15 +127,23 @@ class EmbedFiles:
         self.embedder = self.job.make()
         self.batch_size = self.job.batch_size
         self.dim = self.embedder.dim
+        self.rows: Any = None
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         files = [pickle.loads(blob)[0] for blob in batch["blob"]]
         texts = [c.embed_text() for loaded in files for page in loaded.chunks for c in page]
         vectors = self.vectors(texts)
+        if self.job.milvus is not None:  # the rows go straight to Milvus; the driver gets no vectors
+            if self.rows is None:
+                from .ray_milvus import RowWriter
+
+                self.rows = RowWriter(self.job.milvus)
+            self.rows.write([str(s) for s in batch["source"]], files, vectors)
         out, at = [], 0
         for loaded in files:
             n = sum(len(page) for page in loaded.chunks)
-            out.append(pickle.dumps((loaded, vectors[at:at + n]), protocol=pickle.HIGHEST_PROTOCOL))
+            mine = None if self.job.milvus is not None else vectors[at:at + n]
+            out.append(pickle.dumps((loaded, mine), protocol=pickle.HIGHEST_PROTOCOL))
             at += n
         return {"n": list(batch["n"]), "blob": out}
 
