@@ -236,10 +236,16 @@ class RayEngine:
         settings = self.settings
         inner = getattr(embedder, "inner", embedder)  # the embedding cache's own embedder: workers embed every chunk
         tokenizer_file = getattr(inner, "tokenizer_file", None)
+        # The packaged adapters hold an ONNX session or a torch model: each actor makes its own from
+        # the settings. Any other embedder (a library caller's, a test's) is sent as it is.
         packaged = type(inner).__module__.startswith("rag.embedders.")
+        if packaged and tokenizer_file is None:
+            raise RagError(f"--engine ray counts tokens on the workers with the model's tokenizer.json, and "
+                           f"{inner.name} has none; ingest with --engine local")
         load_job = LoadJob(load, tuple(passwords), settings.file_timeout, limit, settings.chunk_overlap,
-                           str(tokenizer_file) if tokenizer_file else None, None if tokenizer_file else inner)
-        embed_job = EmbedJob(settings, None if packaged else inner, settings.batch_size)
+                           str(tokenizer_file) if tokenizer_file else None, None if tokenizer_file else inner,
+                           settings.embed_model, packaged)
+        embed_job = EmbedJob(settings, None if packaged else inner, settings.batch_size, name=inner.name)
         if not writes_direct(settings, writer):
             return RayWork(self.ray, Delivered(inner), writer, load_job, embed_job, self._ship_bytes)
         milvus = ray_milvus.start(self.ray, settings, writer)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import LoaderError
+from ..errors import LoaderError, RagError
 from ..prefetch import Loaded, LoadFn
 from ..types import Chunk, Page
 
@@ -43,6 +43,8 @@ class LoadJob:
     overlap: int
     tokenizer_file: str | None  # count tokens with this file (tokenizers, no model) ...
     counter: Any = None  # ... or with this embedder's count_tokens, when it has no tokenizer file
+    model: str | None = None  # the embed_model setting, when the tokenizer is that model's (found on each node)
+    packaged: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,24 @@ class EmbedJob:
     given: Any = None
     batch_size: int = 8
     milvus: Any = None  # a ray_milvus.MilvusJob: the actors write the rows themselves
+    name: str = ""  # the driver's embedder's name: the actor's must be the same
 
     def make(self) -> "Embedder":
         if self.given is not None:
             return self.given
+        from ..config import default_cache_dir
         from ..embedders import make_embedder
 
-        return make_embedder(replace(self.settings, threads=1))  # one actor per CPU
+        settings = replace(self.settings, threads=1)  # one actor per CPU
+        try:  # the driver's cache folder (the ONNX export), else this node's own
+            settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            settings = replace(settings, cache_dir=default_cache_dir())
+        embedder = make_embedder(settings)
+        if self.name and embedder.name != self.name:
+            raise RagError(f"a Ray worker loaded the embedder {embedder.name}, the driver {self.name}: "
+                           "pass the model with --embed-model, at the same path on every node")
+        return embedder
 
 
 _counters: dict[str, Callable[[Sequence[str]], list[int]]] = {}
@@ -70,12 +83,17 @@ _counters: dict[str, Callable[[Sequence[str]], list[int]]] = {}
 def _count_fn(job: LoadJob) -> Callable[[Sequence[str]], list[int]]:
     if job.tokenizer_file is None:
         return job.counter.count_tokens
-    count = _counters.get(job.tokenizer_file)
+    path = job.tokenizer_file
+    if job.packaged:  # the model directory as this node has it (the packaged one sits in its own site-packages)
+        from ..embedders import resolve_embed_model
+
+        path = str(resolve_embed_model(job.model)[1] / Path(job.tokenizer_file).name)
+    count = _counters.get(path)
     if count is None:  # once per worker process
         from ..embedders import count_tokens_with, counting_tokenizer
 
-        tokenizer = counting_tokenizer(Path(job.tokenizer_file))
-        count = _counters[job.tokenizer_file] = lambda texts: count_tokens_with(tokenizer, texts)
+        tokenizer = counting_tokenizer(Path(path))
+        count = _counters[path] = lambda texts: count_tokens_with(tokenizer, texts)
     return count
 
 
