@@ -257,3 +257,30 @@ def test_workers_write_straight_to_a_milvus_server(local_ray: None, tmp_path: Pa
     ray_rows = [name for name in driver_rows if name.startswith("on_ray_")]
     assert ray_rows == [], "the driver wrote rows the workers should have written"
     assert any(name.startswith("local_chunks_") for name in driver_rows)
+
+
+def test_delivered_vectors_must_match_the_chunks_being_stored():
+    from rag.engines.ray import Delivered
+
+    delivered = Delivered(HashEmbedder())
+    delivered.put(["a", "b"], np.eye(2, 64, dtype=np.float32))
+    delivered.put(["c"], None)  # stored by the workers: stand-ins
+    assert np.array_equal(delivered.embed(["a"]), np.eye(1, 64, dtype=np.float32))
+    assert delivered.embed(["b", "c"]).shape == (2, 64)
+    delivered.put(["d"], np.zeros((1, 64), dtype=np.float32))
+    with pytest.raises(RuntimeError, match="do not match"):
+        delivered.embed(["e"])
+    with pytest.raises(RuntimeError, match="2 vectors for 1 chunks"):
+        delivered.put(["f"], np.zeros((2, 64), dtype=np.float32))
+
+
+def test_shipped_files_go_in_windows_of_bounded_bytes(tmp_path: Path):
+    from rag.engines.ray import _windows
+
+    items = []
+    for i, size in enumerate([40, 40, 40, 100, 10]):
+        path = tmp_path / f"{i}.txt"
+        path.write_bytes(b"x" * size)
+        items.append((path, path.name))
+    assert [[s for _, s in w] for w in _windows(items, 90)] == [["0.txt", "1.txt"], ["2.txt"], ["3.txt"], ["4.txt"]]
+    assert list(_windows(items, None)) == [items] and list(_windows([], None)) == []

@@ -48,6 +48,7 @@ WINDOW_BYTES = 64 << 20  # most file bytes one pipeline ships through the object
 PROBE_FILES = 8  # planned files each node is asked about
 CONNECT_TIMEOUT = 10.0  # seconds for a cluster's port to answer before connecting is given up
 FILES_PER_BATCH = 4  # files per embedder actor call
+FILES_PER_BLOCK = 32  # at most, per load task: small blocks keep the embedders fed and make a retry cheap
 LOAD_CPUS = 0.25  # a load task's CPU share: embedding is most of the cost, so actors get the rest
 EMBED_CPUS = 0.75
 
@@ -141,7 +142,8 @@ class RayWork:
         ray = self.ray
         rows = [_row(start + i, path, source, ship) for i, (path, source) in enumerate(window)]
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        ds = ray.data.from_items(rows, override_num_blocks=min(len(rows), 4 * cpus))
+        blocks = min(len(rows), max(4 * cpus, -(-len(rows) // FILES_PER_BLOCK)))
+        ds = ray.data.from_items(rows, override_num_blocks=blocks)
         _configure(ds.context)
         # Ray retries a task, and restarts an actor and retries its batch, when its node is lost.
         ds = ds.map(load_file, fn_kwargs={"job": self.load}, num_cpus=LOAD_CPUS)
