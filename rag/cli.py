@@ -14,8 +14,9 @@ import typer
 
 from .cli_options import (  # noqa: F401  (the EXIT_* codes are part of rag.cli's interface)
     EXIT_ERROR, EXIT_FILES_FAILED, EXIT_INTERRUPTED, EXIT_NOT_ANSWERABLE, AnswerFlags, BaseUrl, ChunkOverlap,
-    ChunkTokens, Command, ContextTokens, EmbedModel, EvalIndexDir, Exclude, Include, Json, Llm, LlmModel, Mode,
-    Model, Ocr, PdfPassword, PlaceFlags, QaFile, Quiet, Rebuild, Split, Strategy, TopK, Verbose, Where, Workers,
+    ChunkTokens, Command, ContextTokens, EmbedModel, Engine, EvalIndexDir, Exclude, Include, Json, Llm, LlmModel, Mode,
+    Model, Ocr, PdfPassword, PlaceFlags, QaFile, Quiet, RayAddress, Rebuild, Split, Strategy, TopK, Verbose, Where,
+    Workers,
     grouped, settings_from,
 )
 from .cli_options import NoReader, Reader, Rerank
@@ -63,6 +64,8 @@ def ingest(
     include: Include = [],
     exclude: Exclude = [],
     workers: Workers = None,
+    engine: Engine = None,
+    ray_address: RayAddress = None,
     ocr: Ocr = None,
     quiet: Quiet = False,
     as_json: Json = False,
@@ -79,7 +82,8 @@ def ingest(
         from .ingestion import WRITER_WAIT, ingest as run_ingest
 
         settings = place.settings(
-            embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, workers=workers, ocr=ocr)
+            embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, workers=workers, ocr=ocr,
+            engine=engine, ray_address=ray_address)
         with show.progress(quiet) as on_progress:
             report = run_ingest(
                 paths, settings=settings, passwords=pdf_password, rebuild=rebuild, progress=on_progress,

@@ -110,6 +110,14 @@ ChunkOverlap = Annotated[Optional[int], typer.Option(
 Workers = Annotated[Optional[int], typer.Option(
     "--workers", metavar="N", min=0,
     help="Processes that load and chunk files while the embedder runs (env RAG_WORKERS; default 0).")]
+Engine = Annotated[Optional[str], typer.Option(
+    "--engine", metavar="local|ray",
+    help="Where new and changed files are loaded, chunked and embedded: this machine, or a Ray cluster "
+         "(pip install -e '.[ray]') (env RAG_ENGINE; default local).")]
+RayAddress = Annotated[Optional[str], typer.Option(
+    "--ray-address", metavar="auto|ray://HOST:PORT",
+    help="The Ray cluster for --engine ray: auto (the one this machine is part of), ray://HOST:PORT (a remote "
+         "one's client port); not given: a Ray instance on this machine (env RAG_RAY_ADDRESS).")]
 Ocr = Annotated[Optional[str], typer.Option(
     "--ocr", metavar="auto|always|never",
     help="Read text from images and scans: auto (only PDF pages without a text layer), always (every PDF page "

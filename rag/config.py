@@ -58,6 +58,7 @@ VECTOR_STORAGES = ("float32", "float16")  # rag/stores/vector_index.py
 DEFAULT_ANN_FROM = 200_000  # chunks from which a new index is IVF, not flat (rag/stores/vector_index.py)
 STORES = ("faiss", "milvus")  # rag/stores/
 OCR_MODES = ("auto", "always", "never")  # rag/loaders/ocr.py
+ENGINES = ("local", "ray")  # rag/engines/
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,12 @@ class Settings:
     # Processes that load and chunk files ahead of the embedder during ingest (0: the
     # ingest process does it itself, between embedding batches); rag/prefetch.py.
     workers: int = 0
+    # Where ingest loads, chunks and embeds new and changed files (rag/engines/): "local"
+    # (this process, with `workers`) or "ray" (a Ray cluster). The driver plans and commits
+    # either way. `ray_address`: None starts a Ray instance on this machine; "auto" joins
+    # the cluster this machine belongs to; "ray://HOST:PORT" a remote cluster's client port.
+    engine: str = "local"
+    ray_address: str | None = None
     # Reuse the vector of any text embedded before with the same model (rag/embedders/cache.py).
     embed_cache: bool = True
     threads: int | None = None  # None: the cores other processes are not busy on (rag/cpu.py)
@@ -190,6 +197,12 @@ class Settings:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.ocr not in OCR_MODES:
             raise ConfigError(f"ocr (--ocr) must be auto, always or never, got {self.ocr!r}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine (--engine) must be local or ray, got {self.engine!r}")
+        address = self.ray_address
+        if address and not (address == "auto" or re.fullmatch(r"(ray://)?[^\s/:]+:\d+", address)):
+            raise ConfigError(f"ray_address (--ray-address) must be auto, ray://HOST:PORT or HOST:PORT, "
+                              f"got {self.ray_address!r}")
         self._check_backend()
 
     def _check_backend(self) -> None:

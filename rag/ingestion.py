@@ -3,7 +3,9 @@
 Planning reads only hashes and the manifest, so a run with nothing new loads no model.
 New and changed files are loaded and chunked here (or ahead, in worker processes:
 rag/prefetch.py), embedded in large batches and written through one store
-transaction; a run that is killed leaves the index as the last commit left it.
+transaction; a run that is killed leaves the index as the last commit left it. With
+`engine = "ray"` a Ray cluster loads, chunks and embeds them (rag/engines/); planning,
+storing and the commit stay here.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from .config import Settings, settings_for
 from .discover import Input, discover
 from .embedders import Embedder, make_embedder, resolve_embed_model
 from .embedders.cache import CachedEmbedder, cache_file
+from .engines import Engine, open_engine
 from .errors import LoaderError, RagError
 from .identity import find_moves, name_inputs
 from .loaders import REPAIRED_NOTE, SUPPORTED_SUFFIXES, iter_pages, read_error_reason
 from .manifest import CHUNKER, Chunking, EmbedderInfo, FileRecord, Manifest, new_manifest, now_iso
-from .prefetch import Prefetcher
 from .stores import Backend, Transaction, Writer, backend_for, transaction
 from .types import Chunk, FileFailure, IngestReport, Page, Progress
 
@@ -209,19 +211,27 @@ def _apply(
     else:
         assert embedder is not None
         manifest = new_manifest(EmbedderInfo(embedder.name, embedder.dim, embedder.max_tokens), chunking_of(settings))
-    writer = tx.begin(manifest, fresh=rebuild)
-    for old, item in plan.moved:
-        writer.move_file(old, item.source, replace(
-            plan.old_files[old], root=item.root, relative=item.relative, bytes=_size(item.path), ingested_at=now_iso()))
-    cached = None
-    if embedder is not None and settings.embed_cache:
-        cached = CachedEmbedder(embedder, cache_file(settings.cache_dir, embedder))
+    # a Ray cluster that cannot be reached fails here, before the writer starts; nothing to
+    # embed (only moves and removals) needs no engine
+    engine = open_engine(settings) if embedder is not None else None
     try:
-        tally = _embed_and_store(plan, writer, cached or embedder, settings, passwords, progress) \
-            if embedder is not None else Tally(failed=tuple(plan.failed))
+        writer = tx.begin(manifest, fresh=rebuild)
+        for old, item in plan.moved:
+            writer.move_file(old, item.source, replace(
+                plan.old_files[old], root=item.root, relative=item.relative, bytes=_size(item.path),
+                ingested_at=now_iso()))
+        cached = None
+        if embedder is not None and settings.embed_cache:
+            cached = CachedEmbedder(embedder, cache_file(settings.cache_dir, embedder))
+        try:
+            tally = _embed_and_store(plan, writer, cached or embedder, settings, passwords, progress, engine) \
+                if embedder is not None and engine is not None else Tally(failed=tuple(plan.failed))
+        finally:
+            if cached:
+                cached.close()
     finally:
-        if cached:
-            cached.close()
+        if engine is not None:
+            engine.close()
     if not (tally.added or tally.updated or plan.removed or plan.moved or rebuild):  # every changed file failed
         return replace(before, failed=tally.failed, warnings=tally.warnings)  # nothing to commit: aborted
     for source in plan.removed:
@@ -287,31 +297,22 @@ class _Batcher:
         self.chunks, self.pages, self.finished = [], [], []
 
 
-def _prefetcher(todo: Sequence[tuple[Input, str]], embedder: Embedder, settings: Settings, limit: int,
-                passwords: Sequence[str]) -> Prefetcher | None:
-    tokenizer_file = getattr(embedder, "tokenizer_file", None)
-    if settings.workers <= 0 or tokenizer_file is None or len(todo) <= 1:
-        return None
-    return Prefetcher(settings.workers, tokenizer_file, limit, settings.chunk_overlap, passwords,
-                      settings.file_timeout, partial(page_chunks, ocr=settings.ocr))
-
-
 def _embed_and_store(
     plan: _Plan, writer: Writer, embedder: Embedder, settings: Settings, passwords: Sequence[str],
-    progress: ProgressFn | None,
+    progress: ProgressFn | None, engine: Engine,
 ) -> Tally:
     limit = min(settings.chunk_tokens, embedder.max_tokens)
     added: list[str] = []
     updated: list[str] = []
     failed, warnings, repaired = list(plan.failed), [], []
-    batch = _Batcher(writer, embedder, settings, progress)
-    prefetcher = _prefetcher(plan.todo, embedder, settings, limit, passwords)
-    ahead = prefetcher.results((item.path, item.source) for item, _ in plan.todo) if prefetcher else None
+    work = engine.work(plan.todo, embedder, writer, limit, passwords, partial(page_chunks, ocr=settings.ocr))
+    batch = _Batcher(work.writer, work.embedder, settings, progress)
+    ahead = work.results((item.path, item.source) for item, _ in plan.todo)
     try:
         for n, (item, digest) in enumerate(plan.todo, start=1):
             if progress:
                 progress(Progress("load", n - 1, len(plan.todo), item.source))
-            loaded = next(ahead) if ahead is not None else None
+            loaded = next(ahead)
             notes: list[str] = list(loaded.notes) if loaded is not None else []
             pages = chunks = 0
             try:
@@ -334,8 +335,7 @@ def _embed_and_store(
                 ingested_at=now_iso(), relative=item.relative))
             (updated if item.source in plan.old_files else added).append(item.source)
     finally:
-        if prefetcher:
-            prefetcher.close()
+        work.close()
     if progress and plan.todo:
         progress(Progress("load", len(plan.todo), len(plan.todo), ""))
     batch.flush()

@@ -17,7 +17,9 @@ import os
 # warnings are noise on a command line. Tokenizers' own thread pool is turned off because
 # ingest workers fork after the tokenizer has run, and tokenizers then warns on stderr.
 # gRPC's C core writes its own warnings (keepalive "too_many_pings" from the milvus-lite
-# server during long ingests) to stderr.
+# server during long ingests) to stderr. Ray Data (`ingest --engine ray`) logs each run's
+# start and end to the console; a failure still reaches the user as the exception ingest
+# turns into its one-line error.
 ENV_DEFAULTS = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -25,6 +27,7 @@ ENV_DEFAULTS = {
     "TRANSFORMERS_VERBOSITY": "error",
     "TOKENIZERS_PARALLELISM": "false",
     "GRPC_VERBOSITY": "NONE",
+    "RAY_DATA_LOG_LEVEL": "ERROR",
 }
 
 # Loggers whose records the Milvus store turns into RagErrors or that report nothing a user

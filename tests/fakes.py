@@ -110,3 +110,34 @@ class FakeReader:
     def scores(self, question: str, passages: Sequence[str]) -> list[float]:
         self.calls.append((question, list(passages)))
         return [sum(w for word, w in self.answers.items() if word in p.lower()) or -1.0 for p in passages]
+
+
+class SlowHashEmbedder(HashEmbedder):
+    """The hash embedder taking `seconds` per text: keeps a Ray pipeline busy long enough
+    for a test to take a node away in the middle of it. With `log`, it appends a line to
+    that file for each text it starts to count ("load") or embed ("embed"): the Ray node
+    it runs on, the step and the text."""
+
+    def __init__(self, seconds: float = 0.02, log: Path | None = None) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.log = log
+
+    def _note(self, step: str, texts) -> None:
+        if self.log is not None:
+            import ray
+
+            node = ray.get_runtime_context().get_node_id()
+            with open(self.log, "a", encoding="utf-8") as fh:
+                fh.writelines(f"{node}\t{step}\t{' '.join(t.split())}\n" for t in texts)
+
+    def count_tokens(self, texts):
+        self._note("load", texts)
+        return super().count_tokens(texts)
+
+    def embed(self, texts, batch_size=32, progress=None):
+        import time
+
+        self._note("embed", texts)
+        time.sleep(self.seconds * len(texts))
+        return super().embed(texts, batch_size, progress)

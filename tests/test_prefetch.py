@@ -63,7 +63,7 @@ def test_workers_store_what_the_single_process_stores(tmp_path: Path, monkeypatc
                 from_workers.append(loaded is not None)
                 yield loaded
 
-    monkeypatch.setattr("rag.ingestion.Prefetcher", Counting)
+    monkeypatch.setattr("rag.engines.local.Prefetcher", Counting)
     docs = folder(tmp_path)
     one = Settings.load({"index_dir": tmp_path / "one", "workers": 0})
     two = one._merged({"index_dir": tmp_path / "two", "workers": 2})

@@ -81,33 +81,17 @@ class MilvusWriter:
         if not chunks:
             return
         ids_ = self.draft.new_ids(len(chunks), ids)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        rows = []
-        for i, c, v in zip(ids_, chunks, vectors):
-            if len(c.text.encode("utf-8", "surrogatepass")) > TEXT_MAX:
-                raise RagError(f"{c.source}: a chunk of {len(c.text)} characters is over Milvus's text limit; "
-                               "use smaller --chunk-tokens")
-            rows.append({
-                "id": int(i), "source": c.source, "skey": source_key(c.source), "ext": file_type(c.source)[:60],
-                "page": -1 if c.page is None else int(c.page), "heading": c.heading[:2000], "start": int(c.start),
-                "end": int(c.end), "tokens": int(c.tokens), "gen": self.generation, "text": c.text,
-                "terms": terms(f"{c.heading}\n{c.text}")[:16000], "vector": v.tolist(),
-                **{name: value for name, value in (("location", c.location[:LOCATION_MAX]), ("ocr", c.ocr))
-                   if name in self.late},
-            })
-        self._insert(self.chunks_collection, rows)
+        self._insert(self.chunks_collection, chunk_rows(chunks, vectors, ids_, self.generation, self.late))
+        self.keep_lease()
+
+    def keep_lease(self) -> None:
+        """Renew the write lock's lease when it is due (rows going in keep it alive)."""
         if self.lease is not None and time.monotonic() - self._renewed > 600:
             self._conn.renew_lease(self.lease)
             self._renewed = time.monotonic()
 
     def add_pages(self, pages: Sequence[Page]) -> None:
-        rows = []
-        for p in pages:
-            for a in range(0, max(len(p.text), 1), PAGE_PART):
-                rows.append({"source": p.source, "skey": source_key(p.source), "page": -1 if p.page is None else int(p.page),
-                             "offset": int(p.offset) + a, "gen": self.generation, "text": p.text[a:a + PAGE_PART],
-                             "v": [0.0, 0.0]})
-        self._insert(self.pages_collection, rows)
+        self._insert(self.pages_collection, page_rows(pages, self.generation))
 
     def finish_file(self, source: str, record: FileRecord) -> None:
         self.draft.files[source] = record
@@ -221,6 +205,38 @@ class MilvusWriter:
             log.warning("could not clear an aborted write in Milvus at %s: %s", self._conn.uri, exc)
         finally:
             self._conn.close()
+
+
+def chunk_rows(chunks: Sequence[Chunk], vectors: np.ndarray, ids: Sequence[int], generation: int,
+               late: Sequence[str]) -> list[dict[str, Any]]:
+    """The chunks collection's rows for these chunks (also built by Ray workers that write
+    straight to a Milvus server: rag/engines/ray_milvus.py)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    rows = []
+    for i, c, v in zip(ids, chunks, vectors):
+        if len(c.text.encode("utf-8", "surrogatepass")) > TEXT_MAX:
+            raise RagError(f"{c.source}: a chunk of {len(c.text)} characters is over Milvus's text limit; "
+                           "use smaller --chunk-tokens")
+        rows.append({
+            "id": int(i), "source": c.source, "skey": source_key(c.source), "ext": file_type(c.source)[:60],
+            "page": -1 if c.page is None else int(c.page), "heading": c.heading[:2000], "start": int(c.start),
+            "end": int(c.end), "tokens": int(c.tokens), "gen": generation, "text": c.text,
+            "terms": terms(f"{c.heading}\n{c.text}")[:16000], "vector": v.tolist(),
+            **{name: value for name, value in (("location", c.location[:LOCATION_MAX]), ("ocr", c.ocr))
+               if name in late},
+        })
+    return rows
+
+
+def page_rows(pages: Sequence[Page], generation: int) -> list[dict[str, Any]]:
+    """The pages collection's rows for these pages, long ones in parts of PAGE_PART characters."""
+    rows = []
+    for p in pages:
+        for a in range(0, max(len(p.text), 1), PAGE_PART):
+            rows.append({"source": p.source, "skey": source_key(p.source), "page": -1 if p.page is None else int(p.page),
+                         "offset": int(p.offset) + a, "gen": generation, "text": p.text[a:a + PAGE_PART],
+                         "v": [0.0, 0.0]})
+    return rows
 
 
 def _superseded(sources: dict[str, tuple[int, ...]]) -> list[str]:
