@@ -134,5 +134,11 @@ def test_abstains_on_a_name_no_source_mentions(tmp_path: Path):
     answer = index.ask("How many tokens are in the Mistral vocabulary?")
     assert not answer.answerable and answer.strategy == "abstain" and answer.missing == ("mistral",)
     assert answer.to_dict()["missing"] == ["mistral"] and answer.hits
-    kept = Index.open(settings=settings._merged({"check_terms": False}), embedder=HashEmbedder(), generator=EchoGenerator())
+    # With the check off the GPT-2 passage answers; check 4 (answer kind) still sees that its
+    # number is GPT-2's, not Mistral's, and must be off too.
+    kept = Index.open(settings=settings._merged({"check_terms": False, "check_answer_kind": False}),
+                      embedder=HashEmbedder(), generator=EchoGenerator())
     assert kept.ask("How many tokens are in the Mistral vocabulary?", extractive=True).answerable
+    second = Index.open(settings=settings._merged({"check_terms": False}), embedder=HashEmbedder(),
+                        generator=EchoGenerator()).ask("How many tokens are in the Mistral vocabulary?", extractive=True)
+    assert second.abstain_reason == "not_stated"
