@@ -7,14 +7,17 @@ protocol for `rag mcp` over stdio. Registered on the `rag` app by rag/cli.py.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Callable, List, Optional
 
 import typer
 
 from .cli_options import AnswerFlags, Command, Verbose, grouped
+from .cli_watch import Poll
 
 if TYPE_CHECKING:
     from .serve.follower import IndexFollower
+    from .watch import WatchEvent
 
 Host = Annotated[str, typer.Option(
     "--host", metavar="ADDR", help="Address to listen on; anything but loopback needs a token (default 127.0.0.1).")]
@@ -28,6 +31,9 @@ Queue = Annotated[int, typer.Option(
     "--queue", metavar="N", min=0, help="Generated answers that may wait for the model; more get 429 (default 4).")]
 MaxBody = Annotated[int, typer.Option(
     "--max-body", metavar="BYTES", min=1024, help="Largest request body; larger ones get 413 (default 1000000).")]
+WatchFolders = Annotated[List[Path], typer.Option(
+    "--watch", metavar="FOLDER", help="Keep this folder in sync with the index while serving, as rag watch does "
+    "(repeat for several); each batch is a commit the server picks up.")]
 ModelId = Annotated[str, typer.Option(
     "--model-id", metavar="NAME", help="The model name /v1/models lists and chat clients pick (default rag).")]
 
@@ -42,11 +48,19 @@ def register(app: typer.Typer, run: Callable[..., None]) -> None:
     app.command("mcp", cls=Command)(mcp)
 
 
-def _follower(flags: AnswerFlags) -> "IndexFollower":
+def _follower(flags: AnswerFlags, watch: List[Path] = []) -> "IndexFollower":
     from . import cli_render as show
     from .serve.follower import IndexFollower
 
     settings = flags.settings()
+    if watch:
+        from .stores import backend_for
+
+        if not backend_for(settings).exists():  # the watcher builds it: no need to ingest first
+            from .ingestion import ingest
+
+            show.err.print("[dim]no index yet: ingesting the watched folders first...[/dim]")
+            ingest(watch, settings=settings)
     show.err.print("[dim]loading the index and its models...[/dim]")
     return IndexFollower(settings, load_generator=settings.strategy != "extractive")
 
@@ -61,6 +75,8 @@ def serve(
     queue: Queue = 4,
     max_body: MaxBody = 1_000_000,
     model_id: ModelId = "rag",
+    watch: WatchFolders = [],
+    poll: Poll = None,
     verbose: Verbose = False,
 ) -> None:
     """Serve the index over HTTP: search, ask, and OpenAI-compatible chat completions.
@@ -68,7 +84,8 @@ def serve(
     Endpoints: GET /health, GET /v1/files, POST /v1/search, POST /v1/ask (SSE with
     "stream": true), GET /v1/models, POST /v1/chat/completions. The ask flags set the
     defaults a request can override (--where: the filter of requests that give none).
-    Stop it with Ctrl-C or SIGTERM.
+    With --watch FOLDER, a watcher keeps the folders in sync with the index meanwhile
+    (one line per batch on stderr). Stop it with Ctrl-C or SIGTERM.
     """
 
     def body() -> None:
@@ -82,8 +99,8 @@ def serve(
         from .serve.app import create_app
         from .serve.server import run
 
-        follower = _follower(flags)
-        app = create_app(follower, options)
+        follower = _follower(flags, watch)
+        app = create_app(follower, options, _watchers(watch, poll, follower))
 
         def listening(url: str) -> None:
             lock = "token required" if options.token else "no token"
@@ -93,6 +110,23 @@ def serve(
         show.err.print("rag serve: stopped")
 
     _run(verbose, body)
+
+
+def _watchers(folders: List[Path], poll: Optional[float], follower: "IndexFollower") -> list:
+    """The folder watcher `rag serve --watch` runs as a service of the app (none without
+    folders). It shares the server's embedder; the follower sees each batch's commit at
+    the next request. A missing folder fails here, before the server listens."""
+    if not folders:
+        return []
+    from . import cli_render as show
+    from .cli_watch import lines
+    from .watch import Watcher
+
+    def on_event(event: "WatchEvent") -> None:
+        for line in lines(event):
+            show.err.print(f"rag serve --watch: {line}")
+
+    return [Watcher(folders, follower.settings, embedder=follower.embedder, poll=poll, on_event=on_event)]
 
 
 @grouped

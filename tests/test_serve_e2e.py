@@ -230,3 +230,39 @@ def test_token_rules_and_a_clean_stop(index_dir: str, tmp_path: Path):
         code = s.stop()
     assert code == 0 and "rag serve: stopped" in s.log.read_text()
     assert _tree(index_dir) == before  # the server wrote nothing into the index
+
+
+# --- rag serve --watch: the folder watcher inside the server (issue 18) ----------------------------
+
+
+def _search_until(server: Server, query: str, wanted: Any, timeout: float = 120) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        hits = post(server, "/v1/search", {"query": query, "k": 3}).json()["hits"]
+        if wanted(hits) or time.monotonic() > deadline:
+            return hits
+        time.sleep(0.3)
+
+
+def test_serve_watch_keeps_the_folder_in_sync_while_serving(tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "tokenization.md").write_text((PROJECT / "corpus" / "tokenization.md").read_text(encoding="utf-8"),
+                                          encoding="utf-8")
+    index = tmp_path / "index"  # no index yet: the server ingests the folder before it listens
+    s = Server(tmp_path / "server.log", "--index-dir", str(index), "--watch", str(docs), "--extractive")
+    try:
+        assert httpx.get(f"{s.url}/health").json()["index"]["files"] == 1
+        note = docs / "quagga.md"
+        note.write_text("# Quaggas\n\nThe quagga was a plains zebra of South Africa, hunted to extinction in 1883.\n",
+                        encoding="utf-8")
+        found = _search_until(s, "When did the quagga die out?", lambda h: h and h[0]["source"] == "quagga.md")
+        assert found and found[0]["source"] == "quagga.md", found
+        note.unlink()
+        gone = _search_until(s, "When did the quagga die out?", lambda h: all(x["source"] != "quagga.md" for x in h))
+        assert all(x["source"] != "quagga.md" for x in gone)
+        assert httpx.get(f"{s.url}/v1/files").json() == cli_json("list", "--index-dir", str(index))
+    finally:
+        assert s.stop() == 0, s.log.read_text()[-3000:]
+    log = s.log.read_text()
+    assert "rag serve --watch:" in log and "synced:" in log, log[-3000:]
