@@ -2,13 +2,14 @@
 and embedded on a Ray cluster; the driver plans and commits as for a local ingest.
 
 The work is one Ray Data pipeline per window of files: rows (one per file) -> load and
-chunk (CPU tasks, `ray_work.load_file`) -> embed (an autoscaling pool of actors, one CPU
-each, each loading the embedder once: `ray_work.EmbedFiles`) -> back to the driver in
+chunk (CPU tasks, `ray_work.load_file`) -> embed (an autoscaling pool of actors, up to
+one per CPU, each loading the embedder once: `ray_work.EmbedFiles`) -> back to the driver in
 plan order (`preserve_order`), where each file's `Loaded` joins the driver's usual loop
 and its vectors are handed to the batcher by `Delivered`, an embedder that answers with
 them. The store therefore sees the same calls, in the same order, as for a local ingest:
 the same chunk ids, and vectors equal to the local ones within float rounding. Ray
-retries the tasks and restarts the actors a lost node was running.
+retries the tasks and restarts the actors a lost node was running. With a Milvus server
+the actors write the rows themselves and no vectors come back (rag/engines/ray_milvus.py).
 
 How files reach the workers: with a Ray instance started here (no `ray_address`) they
 share this machine, so rows carry paths. With a cluster (`auto`, `HOST:PORT`,
