@@ -2,11 +2,11 @@
 ones other processes are busy on right now.
 
 llama.cpp's threads wait for each other at every step, so one thread that has to share
-its core with another process stalls them all: on the two cores here a competing process
-made an answer 7x slower with two threads than with one, while on an idle machine two
-threads were only about 20% faster than one (bench/threads.py, README "Generation
-threads"). So the default gives a core to generation only when nothing else is running
-on it. "Running" is the kernel's count of runnable tasks (the fourth field of
+its core with another process holds them all back: on the two cores here (bench/threads.py,
+README "Generation threads") two threads made a 64-token answer 1.31x faster than one on
+an idle machine, but 1.26x slower than one with one competing process and 1.10x slower
+with two; a user's report had 177 s against 26 s with another job on the cores. So the
+default gives a core to generation only when nothing else is running on it. "Running" is the kernel's count of runnable tasks (the fourth field of
 /proc/loadavg, which includes this process), read a few times over ~40 ms: unlike the
 load average it does not lag a minute behind.
 """
