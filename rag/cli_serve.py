@@ -158,15 +158,20 @@ def mcp(
             Where.parse(flags.where)
         require("mcp")
         from .serve.mcp import build_server, run_http, run_stdio
-
-        server = build_server(_follower(flags), where=options.where)
-        if not http:
-            run_stdio(server)
-            return
+        from .serve.queue import GenerationQueue
 
         def listening(url: str) -> None:
             show.err.print(f"rag mcp: listening on {url}/mcp ({'token required' if options.token else 'no token'})")
 
-        run_http(server, options, on_listening=listening)
+        follower, queue = _follower(flags), GenerationQueue(options.queue)
+        try:
+            server = build_server(follower, queue, where=options.where)
+            if http:
+                run_http(server, options, on_listening=listening)
+            else:
+                run_stdio(server)
+        finally:  # the answer being written is stopped at its next token; the index closes
+            queue.close()
+            follower.close()
 
     _run(verbose, body)

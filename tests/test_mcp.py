@@ -86,6 +86,41 @@ def test_stdio_tools_and_resources_with_the_sdk_client(index_dir: str):
     assert seen["bad_k"].is_error and "k must be between 1 and 100" in seen["bad_k"].content[0].text
 
 
+def test_tool_calls_keep_the_limits_of_rag_serves_bodies(tmp_path: Path):
+    """In process, with the fake models: the checks of the HTTP schemas, as tool errors,
+    and list_files as `rag list` has it."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from fakes import EchoGenerator, HashEmbedder, make_folder, settings
+    from rag.ingestion import ingest
+    from rag.inventory import list_index
+    from rag.serve.follower import IndexFollower
+    from rag.serve.mcp import build_server
+
+    ingest([make_folder(tmp_path / "docs")], settings=settings(tmp_path), embedder=HashEmbedder())
+    follower = IndexFollower(settings(tmp_path, strategy="extractive"), embedder=HashEmbedder(),
+                             generator=EchoGenerator())
+    server = build_server(follower)
+    refused = {
+        "query has 4001 characters; the limit is 4000": ("search", {"query": "x" * 4001}),
+        "question has 4001 characters; the limit is 4000": ("ask", {"question": "x" * 4001}),
+        "where has 17 conditions; the limit is 16": ("search", {"query": "cats", "where": ["type=md"] * 17}),
+        "question is empty": ("ask", {"question": "  "}),
+        "k must be between 1 and 100": ("search", {"query": "cats", "k": 101}),
+    }
+
+    async def calls() -> dict[str, Any]:
+        for message, (tool, args) in refused.items():
+            with pytest.raises(ToolError, match=message):
+                await server.call_tool(tool, args)
+        return payload(await server.call_tool("list_files", {}))
+
+    try:
+        assert anyio.run(calls) == json.loads(json.dumps(list_index(follower.settings).to_dict()))
+    finally:
+        follower.close()
+
+
 def test_http_transport_needs_the_token(index_dir: str, tmp_path: Path):
     from mcp.client.session import ClientSession
     from mcp.client.streamable_http import streamable_http_client

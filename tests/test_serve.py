@@ -121,6 +121,10 @@ def test_with_a_token_every_endpoint_but_health_needs_it(tmp_path: Path, docs: P
         good = {"Authorization": f"Bearer {TOKEN}"}
         r = httpx.post(f"{url}/v1/search", json={"query": "cats purr", "k": 2}, headers=good)
         assert r.status_code == 200 and r.json()["hits"][0]["source"] == "cats.md"
+        for headers in ({}, {"Authorization": "Bearer wrong"}):  # liveness for all, where the index is not
+            index = httpx.get(f"{url}/health", headers=headers).json()["index"]
+            assert "location" not in index and index["files"] == 3
+        assert httpx.get(f"{url}/health", headers=good).json()["index"]["location"] == str(tmp_path / "index")
 
 
 def test_cors_is_off_unless_an_origin_is_given(tmp_path: Path, docs: Path):
@@ -183,6 +187,13 @@ def test_invalid_ask_and_chat_bodies(tmp_path: Path, docs: Path):
         r = httpx.post(f"{url}/v1/chat/completions", json={"model": "rag", "messages": [
             {"role": "user", "content": "cats?"}, {"role": "assistant", "content": "They purr."}]})
         assert r.status_code == 400 and "last message must be the user's question" in error_of(r)["message"]
+        r = httpx.post(f"{url}/v1/chat/completions", json={"messages": [{"role": "user", "content": "x" * 4001}]})
+        assert r.status_code == 422 and error_of(r)["param"] == "messages"
+        assert "the question (the last user message) has 4001 characters" in error_of(r)["message"]
+        turn = [{"role": "user", "content": "y" * 3000}, {"role": "assistant", "content": "z" * 3000}]
+        long_chat = turn * 17 + [{"role": "user", "content": "cats?"}]  # 102,005 characters
+        r = httpx.post(f"{url}/v1/chat/completions", json={"messages": long_chat})
+        assert r.status_code == 422 and "characters together; the limit is 100000" in error_of(r)["message"]
         r = httpx.get(f"{url}/v1/models/gpt-4")
         assert r.status_code == 404 and error_of(r)["type"] == "not_found_error"
 
@@ -256,6 +267,57 @@ def test_a_client_that_leaves_stops_its_generation(tmp_path: Path, docs: Path, p
         assert r.status_code == 200  # the model is free for the next request
 
 
+def test_an_asks_rerank_reaches_the_index_settings(tmp_path: Path, docs: Path, monkeypatch: pytest.MonkeyPatch):
+    from rag.index import Index
+
+    seen: list[bool] = []
+    real_ask = Index.ask
+
+    def ask(self: Index, *args: Any, **kw: Any) -> Any:
+        seen.append(self.settings.rerank)
+        return real_ask(self, *args, **kw)
+
+    monkeypatch.setattr(Index, "ask", ask)
+    with running(create_app(follower_for(tmp_path), ServeOptions())) as url:
+        for extra in ({"rerank": True}, {"rerank": False}, {}):
+            body = {"question": "What do cats eat?", "strategy": "extractive", **extra}
+            assert httpx.post(f"{url}/v1/ask", json=body).status_code == 200
+    assert seen == [True, False, False]  # False: the server's own setting
+
+
+def test_a_stop_signal_takes_no_lock_and_the_shutdown_stops_the_queue(monkeypatch: pytest.MonkeyPatch):
+    import asyncio
+    import signal
+
+    import uvicorn
+
+    from rag.serve.queue import GenerationQueue
+    from rag.serve.server import _Server
+
+    queue = GenerationQueue(1)
+    server = _Server(uvicorn.Config(lambda *a: None))
+    server.on_exit = lambda: queue.stop(60.0)
+    returned = threading.Event()
+
+    def signal_during_submit() -> None:
+        with queue._lock:  # where the loop's thread is while it admits a job
+            server.handle_exit(signal.SIGTERM, None)
+        returned.set()
+
+    threading.Thread(target=signal_during_submit, daemon=True).start()
+    assert returned.wait(10), "the signal handler waited for the queue's lock"
+    assert server.should_exit and not queue.closing
+    closing_at_shutdown: list[bool] = []
+
+    async def uvicorns_shutdown(self: Any, sockets: Any = None) -> None:
+        closing_at_shutdown.append(queue.closing)
+
+    monkeypatch.setattr(uvicorn.Server, "shutdown", uvicorns_shutdown)
+    asyncio.run(server.shutdown())
+    assert closing_at_shutdown == [True]  # new jobs refused before the requests in flight are waited for
+    queue.close()
+
+
 # --- the index moves on -------------------------------------------------------------------------
 
 
@@ -272,6 +334,7 @@ def test_a_commit_during_serving_is_followed_without_restart(tmp_path: Path, doc
         assert "owls.md" in [f["path"] for f in httpx.get(f"{url}/v1/files").json()["files"]]
         health = httpx.get(f"{url}/health").json()["index"]
         assert health["commits_followed"] == 1 and health["files"] == 4
+        assert health["location"] == str(tmp_path / "index")  # no token set: told to anyone
         with pytest.raises(Exception):  # the superseded generation's store was closed
             old.hits([(0, 1.0)])
 
@@ -344,14 +407,38 @@ def test_searches_during_ingests_see_whole_commits_only(tmp_path: Path, docs: Pa
         assert bats == [f"bats{i}.md" for i in range(len(bats))] and set(sources) - set(bats) <= base
 
 
-def test_a_commit_with_another_embedder_is_refused_and_the_open_one_served(tmp_path: Path, docs: Path):
+def test_a_commit_with_another_embedder_is_refused_and_the_open_one_served(
+        tmp_path: Path, docs: Path, monkeypatch: pytest.MonkeyPatch):
+    from rag.stores.faiss import FaissBackend
+
     follower = follower_for(tmp_path)
+    opened: list[Any] = []
+    real_open = FaissBackend.open
+    monkeypatch.setattr(FaissBackend, "open", lambda self: opened.append(real_open(self)) or opened[-1])
     with running(create_app(follower, ServeOptions())) as url:
         ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder(name="test/other", dim=32), rebuild=True)
         r = httpx.post(f"{url}/v1/search", json={"query": "cats purr"})
         assert r.status_code == 200 and r.json()["hits"][0]["source"] == "cats.md"
         assert httpx.get(f"{url}/health").json()["index"]["generation"] == "gen-000001"
         assert follower.swaps == 0
+        assert len(opened) == 1  # the refused commit's store, opened once and closed again
+        with pytest.raises(Exception):
+            opened[0].hits([(0, 1.0)])
+
+
+def test_files_are_what_rag_list_says_without_opening_the_index_again(
+        tmp_path: Path, docs: Path, monkeypatch: pytest.MonkeyPatch):
+    from rag.inventory import list_index
+    from rag.stores.faiss import FaissBackend
+
+    follower = follower_for(tmp_path)
+    expected = json.loads(json.dumps(list_index(follower.settings).to_dict()))
+    opened: list[Any] = []
+    real_open = FaissBackend.open
+    monkeypatch.setattr(FaissBackend, "open", lambda self: opened.append(self) or real_open(self))
+    with running(create_app(follower, ServeOptions())) as url:
+        assert httpx.get(f"{url}/v1/files").json() == expected
+    assert opened == []  # served from the store the follower holds open
 
 
 def test_serve_without_the_extra_names_the_install_line(tmp_path: Path, docs: Path, monkeypatch: pytest.MonkeyPatch):

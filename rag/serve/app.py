@@ -13,7 +13,6 @@ and stop before the generation queue and the index close.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 from typing import Any, AsyncIterator, Sequence
 
@@ -26,7 +25,7 @@ from ..errors import RagError
 from . import errors
 from .follower import IndexFollower
 from .openai_chat import BadConversation
-from .options import ServeOptions
+from .options import ServeOptions, authorized
 from .queue import Busy, Closed, GenerationQueue
 from .state import ServerState, Service
 
@@ -132,7 +131,7 @@ class Guard:
             return
         headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
         if self.token is not None and scope["path"] not in self.open_paths and scope["method"] != "OPTIONS":
-            if not self._authorized(headers.get("authorization", b"")):
+            if not authorized(headers.get("authorization", b""), self.token):
                 await _send(send, 401, "missing or wrong token: send the header Authorization: Bearer <token>",
                             "invalid_api_key", {"WWW-Authenticate": "Bearer"})
                 return
@@ -147,11 +146,6 @@ class Guard:
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
-
-    def _authorized(self, header: bytes) -> bool:
-        scheme, _, given = header.partition(b" ")
-        # compare_digest over bytes of any length takes the same time whatever they hold
-        return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token or b"")
 
     async def _read(self, receive: Any) -> tuple[bytes, bool]:
         parts, size = [], 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterator
 
 from ..config import Settings
@@ -23,6 +23,7 @@ from ..embedders import Embedder
 from ..errors import RagError
 from ..generators import Generator
 from ..index import Index
+from ..inventory import Listing
 from ..readers import Reader, make_reader
 from ..stores import backend_for
 
@@ -100,7 +101,11 @@ class IndexFollower:
                 return  # another request opened it while this one waited
             try:
                 store = backend_for(self.settings).open()
-                index = Index(store, self.settings, self.embedder, self._generator, self.reader)
+                try:
+                    index = Index(store, self.settings, self.embedder, self._generator, self.reader)
+                except BaseException:  # built with another embedder, say: the store is not kept
+                    store.close()
+                    raise
             except RagError as exc:
                 log.error("cannot open the index's new commit %s (%s); serving the open one", stamp, exc)
                 self._refused = stamp  # not again for every request: only for a later commit
@@ -147,6 +152,20 @@ class IndexFollower:
             store = snap.index.store
             return {"location": store.location, "store": self.settings.store, "generation": snap.stamp,
                     "files": len(store.manifest.files), "chunks": store.size, "commits_followed": self.swaps}
+
+    def listing(self) -> Listing:
+        """What `rag list` reports, from the leased store: no second copy of the index is
+        opened (rag.inventory.list_index would read all its vectors again)."""
+        backend = backend_for(self.settings)
+        with self.lease() as index:
+            store = index.store
+            store.refresh()  # a store that follows commits itself (Milvus) moves to the latest
+            m = store.manifest
+            return Listing(
+                index_dir=backend.location, files=store.files(), embedder=m.embedder.name, dim=m.embedder.dim,
+                chunks=m.chunks, bytes_on_disk=backend.bytes_on_disk() or 0, last_ingest=m.last_ingest,
+                chunking=asdict(m.chunking), store=backend.name,
+            )
 
     def close(self) -> None:
         with self._lock:

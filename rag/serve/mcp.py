@@ -73,7 +73,7 @@ def build_server(follower: IndexFollower, queue: GenerationQueue | None = None,
     from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
     from mcp.types import ToolAnnotations
 
-    from .schemas import MAX_K, parse_where
+    from .schemas import MAX_K
 
     jobs = queue or GenerationQueue(4)
     default = list(where)
@@ -84,14 +84,16 @@ def build_server(follower: IndexFollower, queue: GenerationQueue | None = None,
     def search(query: str, k: int = 5, where: Optional[list[str]] = None) -> dict[str, Any]:
         if not 1 <= k <= MAX_K:
             raise ToolError(f"k must be between 1 and {MAX_K}, got {k}")
+        with _told(ToolError):
+            filters = _filters("query", query, where, default)
         with _told(ToolError), follower.lease() as index:
-            hits = index.search(query, k, where=parse_where(default if where is None else where))
+            hits = index.search(query, k, where=filters)
         return {"query": query, "hits": [_hit(h) for h in hits]}
 
     @server.tool(description=ASK_HELP, annotations=read_only)
     def ask(question: str, where: Optional[list[str]] = None) -> dict[str, Any]:
         with _told(ToolError):
-            filters = parse_where(default if where is None else where)
+            filters = _filters("question", question, where, default)
         generate = follower.settings.strategy != "extractive"
 
         def job(cancel: Any) -> Any:
@@ -108,9 +110,8 @@ def build_server(follower: IndexFollower, queue: GenerationQueue | None = None,
 
     @server.tool(description=LIST_HELP, annotations=read_only)
     def list_files() -> dict[str, Any]:
-        from ..inventory import list_index
-
-        return list_index(follower.settings).to_dict()
+        with _told(ToolError):
+            return follower.listing().to_dict()
 
     # The source is a name in the index, never opened as a path: the SDK's path checks
     # (which refuse absolute names, as files ingested one by one have) do not apply.
@@ -135,6 +136,24 @@ def _told(kind: type[Exception]) -> Iterator[None]:
         yield
     except (RagError, ValueError, Busy) as exc:
         raise kind(str(exc)) from None
+
+
+def _filters(name: str, text: str, where: list[str] | None, default: list[str]) -> Any:
+    """The filters of a tool call, once its text and filters are within the limits
+    rag serve's bodies have.
+
+    Raises:
+        ValueError: an empty or too long text, too many or malformed conditions.
+    """
+    from .schemas import MAX_TEXT, MAX_WHERE, parse_where
+
+    if not text.strip():
+        raise ValueError(f"{name} is empty")
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"{name} has {len(text)} characters; the limit is {MAX_TEXT}")
+    if where is not None and len(where) > MAX_WHERE:
+        raise ValueError(f"where has {len(where)} conditions; the limit is {MAX_WHERE}")
+    return parse_where(default if where is None else where)
 
 
 def _page_number(page: str) -> int | None:

@@ -3,6 +3,7 @@ server reachable from other machines must have a token."""
 
 from __future__ import annotations
 
+import hmac
 import importlib.util
 import ipaddress
 from dataclasses import dataclass, field
@@ -13,6 +14,17 @@ from ..types import Where
 MIN_TOKEN_CHARS = 16  # a guessable token on a network port is no protection
 DEFAULT_MAX_BODY = 1_000_000  # bytes; a long chat history is a few tens of kB
 DEFAULT_QUEUE = 4  # generated answers that may wait behind the one being written
+
+
+def authorized(header: bytes, token: str | bytes | None) -> bool:
+    """Whether an `Authorization` header value carries `token` as a bearer token (always
+    true when no token is set); compared in constant time."""
+    if token is None:
+        return True
+    scheme, _, given = header.partition(b" ")
+    expected = token.encode() if isinstance(token, str) else token
+    # compare_digest over bytes of any length takes the same time whatever they hold
+    return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), expected)
 
 
 def is_loopback(host: str) -> bool:

@@ -127,7 +127,10 @@ class GenerationQueue:
 
     def stop(self, grace: float) -> None:
         """Shutting down: refuse new jobs now, and cancel the ones left after `grace`
-        seconds, so answers being written can finish and the rest end cleanly."""
+        seconds, so answers being written can finish and the rest end cleanly.
+
+        Never from a signal handler: it takes the lock that `submit` holds on the event
+        loop's thread (server.py calls it as the shutdown starts instead)."""
         with self._lock:
             self._closed = True
         timer = threading.Timer(grace, self.cancel_all)

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import RagError
 from . import errors, openai_chat
+from .options import authorized
 from .queue import Cancelled, Closed, Ticket, check
 from .schemas import AskRequest, ChatRequest, SearchRequest, parse_where
 from .state import ServerState
@@ -38,10 +39,15 @@ def _state(request: Request) -> ServerState:
 
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
-    """Liveness: the index, the models loaded and the generation queue."""
+    """Liveness: the index, the models loaded and the generation queue. Open to all (a
+    liveness probe carries no token), so where the index lives (a path, a Milvus URI) is
+    only told to a request with the token, or when none is set."""
     s = _state(request)
     follower = s.follower
     index = await run_in_threadpool(follower.describe)
+    header = request.headers.get("authorization", "").encode("latin-1")
+    if not authorized(header, s.options.token or None):
+        index.pop("location")
     models = {"embedder": follower.embedder.name,
               "llm": follower.generator.name if follower.generator_loaded else None,
               "reader": getattr(follower.reader, "name", None) if follower.reader is not None else None}
@@ -52,9 +58,7 @@ async def health(request: Request) -> dict[str, Any]:
 @router.get("/v1/files")
 async def files(request: Request) -> dict[str, Any]:
     """What `rag list --json` prints."""
-    from ..inventory import list_index
-
-    return (await run_in_threadpool(list_index, _state(request).follower.settings)).to_dict()
+    return (await run_in_threadpool(_state(request).follower.listing)).to_dict()
 
 
 @router.post("/v1/search")
@@ -77,7 +81,7 @@ def _where(given: list[str] | None, request: Request) -> Any:
 def _overrides(body: AskRequest | ChatRequest) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if isinstance(body, AskRequest):
-        out = {"strategy": body.strategy, "context_tokens": body.context_tokens}
+        out = {"strategy": body.strategy, "context_tokens": body.context_tokens, "rerank": body.rerank}
         tokens = body.max_tokens
     else:
         out = {"temperature": body.temperature}

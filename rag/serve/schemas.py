@@ -18,6 +18,7 @@ MAX_K = 100
 MAX_TEXT = 4000  # characters of a query or question
 MAX_WHERE = 16  # filter conditions
 MAX_MESSAGES = 200
+MAX_CONVERSATION = 100_000  # characters of a chat's messages together (only the last 8 turns are used)
 
 
 def parse_where(specs: list[str] | None) -> Where:
@@ -87,3 +88,18 @@ class ChatRequest(BaseModel):
     max_tokens: Optional[int] = Field(default=None, ge=1, le=2048)
     max_completion_tokens: Optional[int] = Field(default=None, ge=1, le=2048)
     temperature: Optional[float] = Field(default=None, ge=0, le=2)
+
+    @field_validator("messages", mode="after")
+    @classmethod
+    def _sizes(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        """The question (the last user message) has the limit of /v1/ask's, the whole
+        conversation one of its own."""
+        talk = [m for m in messages if m.role in ("user", "assistant")]
+        if talk and talk[-1].role == "user" and len(question := talk[-1].text().strip()) > MAX_TEXT:
+            raise ValueError(f"the question (the last user message) has {len(question)} characters; "
+                             f"the limit is {MAX_TEXT}")
+        total = sum(len(m.text()) for m in messages)
+        if total > MAX_CONVERSATION:
+            raise ValueError(f"the messages hold {total} characters together; the limit is {MAX_CONVERSATION} "
+                             "(send the last few turns)")
+        return messages

@@ -4,8 +4,8 @@ The socket is bound here rather than by uvicorn so that the address (and the por
 OS chose for --port 0) is known, and reported, before the first request can arrive.
 uvicorn handles SIGINT and SIGTERM: it stops accepting, lets requests in flight finish
 (up to `graceful_seconds`, then cancels them, which stops their generation) and runs
-the app's shutdown, which closes the queue and the index. Nothing is written to the
-index: the server opens it read-only.
+the app's shutdown, which closes the queue and the index. Requests write nothing to
+the index (they open it read-only); only the watcher of `rag serve --watch` commits.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def run(app: Any, options: ServeOptions, on_listening: Callable[[str], None] | N
     """Serve `app` until SIGINT or SIGTERM.
 
     Args:
-        queue: the app's generation queue: at the signal it takes no new jobs, and the
+        queue: the app's generation queue: once the signal came it takes no new jobs, and the
             answers still being written get most of the grace period, then are cancelled,
             so their streams end with an error event rather than a cut connection.
 
@@ -72,17 +72,24 @@ def _server_class() -> type:
     import uvicorn
 
     class Server(uvicorn.Server):
-        """uvicorn's server, telling `on_exit` when the first stop signal arrives."""
+        """uvicorn's server, calling `on_exit` as its shutdown begins (within 0.1 s of the
+        first stop signal, before the requests in flight are waited for)."""
 
         on_exit: Callable[[], None] | None = None
 
         def handle_exit(self, sig: int, frame: Any) -> None:
-            if self.on_exit is not None and not self.should_exit:
-                self.on_exit()
+            # Only flags here: a signal handler runs on the event loop's thread, between
+            # any two of its bytecodes, possibly inside a section holding the queue's
+            # (non-reentrant) lock; `on_exit` taking it here could deadlock the server.
             super().handle_exit(sig, frame)
             # uvicorn raises the signal again once it has shut down, which would end the
             # process by SIGTERM (or KeyboardInterrupt): the shutdown was clean, exit 0.
             getattr(self, "_captured_signals", []).clear()
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            if self.on_exit is not None:  # on the loop, between tasks: no lock is held here
+                self.on_exit()
+            await super().shutdown(sockets=sockets)
 
     return Server
 
