@@ -16,10 +16,10 @@ has a recognisable shape this asks for a sentence that holds it:
   research group ...): a capitalised name the question does not contain. Other "who"
   questions often want a description ("who manages a construction job": an architect).
 
-The sentence, with the one before and after it and its chunk's heading, must also mention
-every name of the question (rag/facts.py). Other questions (what is, why, how does) have
-no checkable shape and pass. `ask` declines with "no_answer_stated" when no retrieved
-passage holds such a sentence.
+The sentence, with the one before it and its chunk's heading, must also mention one of
+the question's names, its numbers aside (rag/facts.py). Other questions (what is, why,
+how does, how often) have no checkable shape and pass. `ask` declines with "not_stated"
+when no retrieved passage holds such a sentence.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from .types import Hit
 # The question's first wh-phrase says what kind of answer it wants ("Which setting decides
 # how many clusters..." asks for a setting, not a number).
 _WH = re.compile(r"\b(how|what|which|who|whom|whose|when|where|why)\b((?:\s+[\w-]+){0,3})", re.I)
-_HOW_NUMBER = frozenset("many much large big long old fast high wide tall far heavy small often".split())
+# "how often" is left out: its answers are mostly words ("monthly", "every week")
+_HOW_NUMBER = frozenset("many much large big long old fast high wide tall far heavy small".split())
 _WHAT_NUMBER = frozenset(("percentage percent fraction proportion share number size length score rate resolution "
                           "bandwidth dimension dimensions dimensionality speed accuracy count rank depth width price cost "
                           "temperature capacity latency throughput").split())
@@ -119,6 +120,8 @@ def _holds(want: Expected, hit: Hit) -> bool:
 
 _TIME = re.compile(r"\b(century|centuries|decade|decades|years? ago|january|february|march|april|may|june|july|"
                    r"august|september|october|november|december|\d+(st|nd|rd|th|s))\b", re.I)
+_AMOUNT_WORDS = re.compile(r"\b(an?|one|a few|several|half an?)\s+(second|minute|hour|day|week|month|year|decade)s?\b"
+                           r"|\b(dozens?|hundreds|thousands|millions|billions)\b", re.I)
 _POINTS_BACK = re.compile(r"^(it|its|this|these|they|their|he|she|his|her)\b", re.I)
 
 
@@ -147,8 +150,9 @@ def _candidate(want: Expected, sentence: str, words: set[str]) -> bool:
         # the number may still carry what is asked as its unit: "28.4 BLEU" for "what BLEU score"
         measured = want.about | content_words(" ".join(want.names))
         return any(n.unit and content_words(n.unit) & measured for n in values)
-    # "2-4x", "$1.5bn", "40x": a word with a digit counts too when it is no name of the question
-    return any(not _year(n.value) or n.unit for n in values) or any(
+    # "2-4x", "$1.5bn", "40x": a word with a digit counts too when it is no name of the question;
+    # so does an amount in words: "about an hour", "a few days", "a dozen"
+    return any(not _year(n.value) or n.unit for n in values) or bool(_AMOUNT_WORDS.search(sentence)) or any(
         any(c.isdigit() for c in w) and _new(w, asked) for w in names(sentence))
 
 

@@ -35,8 +35,11 @@ _FRAME_NAMES = frozenset("source sources document documents passage passages con
 
 # A number standing alone (not part of a name such as GPT-4 or 7B), with the word after
 # it, which may be its unit ("65 psi", "7.3 billion", "40 %").
-_NUMBER = re.compile(r"(?<![\w.\-/])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:([kKmMbB])\b|(?![\w\-/]|\.\d)(?:\s*(%|[A-Za-z]+))?)")
-_MAGNITUDE = {"k": "thousand", "m": "million", "b": "billion"}  # 7B = 7 billion
+_NUMBER = re.compile(r"(?<![\w.\-/])([$€£])?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)"
+                     r"(?:([A-Za-z]{1,4})\b|(?![\w\-/]|\.\d)(?:\s*(%|[A-Za-z]+))?)")
+# A unit written onto the number: 7B = 7 billion, 100MB, 5ms; an ordinal (11th) has none.
+_MAGNITUDE = {"k": "thousand", "m": "million", "b": "billion", "st": "", "nd": "", "rd": "", "th": ""}
+_CURRENCY = {"$": "dollar", "€": "euro", "£": "pound"}
 _SOURCE_REF = re.compile(r"\b(?:sources?|documents?|passages?)\s+\d+(?:\s*(?:,|and|&)\s*\d+)*", re.I)  # "Source 2"
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -110,10 +113,16 @@ class Number:
 
 def numbers(text: str) -> list[Number]:
     """The numbers that stand alone in the text, each with the word after it."""
-    found = [Number(_value(m.group(1)), _MAGNITUDE[m.group(2).lower()] if m.group(2) else _unit(m.group(3)))
+    found = [Number(_value(m.group(2)), _glued(m.group(3)) if m.group(3) else
+                    _unit(m.group(4)) or _CURRENCY.get(m.group(1) or "", ""))
              for m in _NUMBER.finditer(text)]
     found += [Number(_NUMBER_WORDS[m.group(1).lower()], _unit(m.group(2))) for m in _SPELLED.finditer(text)]
     return found
+
+
+def _glued(letters: str) -> str:
+    low = letters.lower()
+    return _MAGNITUDE.get(low, low)
 
 
 def _value(digits: str) -> str:
@@ -152,17 +161,29 @@ def unbound(claim: str, passage: str) -> list[str]:
     if not wanted:
         return wrong
     context = content_words(_NUMBER.sub(" ", claim))
-    parts = [(content_words(c), numbers(c), c.lower()) for c in clauses(passage)]
+    claimed = {n.value for n in wanted}
+    parts = [(content_words(_NUMBER.sub(" ", c)), numbers(c), c.lower()) for c in clauses(passage)]
     for n in wanted:
-        holding = [len(context & words) for words, found, text in parts if _states(n, found, text)]
-        if not holding:
-            wrong.append(f"{n.value} {n.unit}".strip())
-            continue
-        rivals = [len(context & words) for words, found, text in parts
-                  if any(f.value != n.value and _same_unit(n, f, text) for f in found)]
-        if rivals and max(rivals) > max(holding):
+        holding = [words for words, found, text in parts if _states(n, found, text)]
+        # a clause giving another value in the same unit, unless that value is the claim's too
+        rivals = [words for words, found, text in parts
+                  if any(f.value != n.value and f.value not in claimed and _same_unit(n, f, text) for f in found)]
+        if not holding or not any(_bound(context, h, rivals) for h in holding):
             wrong.append(f"{n.value} {n.unit}".strip())
     return wrong
+
+
+def _bound(claim: set[str], holding: set[str], rivals: list[set[str]]) -> bool:
+    """Whether a clause holding the claim's value is about what the claim is about: no
+    rival clause shares more of the claim's words, or names something of the claim the
+    holding clause lacks ("rear") while the holding clause names something the claim does
+    not ("front" in "the front tyre takes 65 psi and the rear tyre 70 psi")."""
+    for rival in rivals:
+        if len(claim & rival) > len(claim & holding):
+            return False
+        if claim & (rival - holding) and (holding - rival) - claim:
+            return False
+    return True
 
 
 def _checked_name(word: str) -> bool:

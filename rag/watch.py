@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -114,7 +114,9 @@ class Watcher:
                 self.roots.append(path.resolve())
         if not self.roots:
             raise RagError("no folder to watch")
-        self.settings = settings_for(settings, None)
+        # Each batch is a small local ingest: a Ray engine (RAG_ENGINE=ray) would start and
+        # stop a Ray instance per save, seconds each.
+        self.settings = replace(settings_for(settings, None), engine="local")
         self.include, self.exclude, self.passwords = tuple(include), tuple(exclude), tuple(passwords)
         self.embedder = embedder
         self.debounce = debounce

@@ -64,3 +64,8 @@ def test_years_and_names():
 
 def test_questions_of_no_checkable_kind_pass():
     assert stated("What is a context window?", [hit("Nothing relevant at all.")])
+
+
+def test_amounts_in_words_count_for_how_long():
+    assert stated("How long does a full charge take?", [hit("A full charge takes about an hour.")])
+    assert expected("How often should the filter be cleaned?") is None  # "monthly" is its answer

@@ -67,3 +67,22 @@ def test_verify_credits_an_uncited_sentence_only_with_the_source_that_states_its
     assert s.supported and s.citations == (2,)
     (s,) = verify("The rear tyre takes 75 psi.", sources)
     assert not s.supported and s.reason == "mismatch"
+
+
+def test_the_elliptical_phrasing_of_the_tyre_case():
+    passage = "The front tyre takes 65 psi and the rear tyre 70 psi."
+    assert unbound("The rear tyre takes 65 psi.", passage) == ["65 psi"]  # 65 is the front tyre's
+    assert unbound("The rear tyre takes 70 psi.", passage) == []
+    assert unbound("The front tyre takes 65 psi.", passage) == []
+
+
+def test_a_claim_may_give_both_values():
+    passage = "It was published by Philip Gage in 1994 and adapted to machine translation in 2015."
+    assert unbound("Gage published it in 1994, and it was adapted to translation in 2015.", passage) == []
+
+
+def test_units_written_onto_the_number_and_currencies():
+    assert unbound("The limit is 100 MB.", "The limit is 100MB.") == []
+    assert unbound("It costs 5 dollars.", "It costs $5.") == []
+    assert unbound("The limit is 100 GB.", "The limit is 100MB.") != []
+    assert [(n.value, n.unit) for n in numbers("the 11th century, 16kHz, GPT-4, float32")] == [("11", ""), ("16", "khz")]

@@ -227,8 +227,10 @@ class RayEngine:
             if address:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
             else:
-                ray.init(address="local", num_cpus=settings.n_threads, include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.ERROR)
+                from ..cpu import usable_cores  # sized to the machine, not to generation's free cores
+
+                ray.init(address="local", num_cpus=settings.threads or usable_cores(), include_dashboard=False,
+                         log_to_driver=False, logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray instance"
             raise RagError(f"cannot start or reach {where}: {exc}") from None
@@ -263,7 +265,7 @@ class RayEngine:
         """Whether the workers need the files' bytes: see the module docstring."""
         if self.owned and not self.settings.ray_address:
             return False  # a Ray instance of this machine: its workers see what the driver sees
-        sample = [(str(path), _size(path)) for path, _ in items[:PROBE_FILES]]
+        sample = [(str(path), _size(path)) for path, _ in _spread(items, PROBE_FILES)]
         return not all(self._on_every_node(probe, sample))
 
     def _on_every_node(self, fn: Callable[..., Any], *args: Any) -> list[Any]:
@@ -285,3 +287,20 @@ def _configure(ctx: Any) -> None:
     ctx.execution_options.preserve_order = True  # results in plan order: the same chunk ids as a local ingest
     ctx.enable_progress_bars = False  # ingest draws its own, on stderr
     ctx.print_on_execution_start = False
+
+
+def _spread(items: Sequence[tuple[Path, str]], n: int) -> list[tuple[Path, str]]:
+    """About n of the planned files, taken from each folder in turn (at most 32 folders
+    beyond n): the plan is sorted, so its first files would all come from one folder,
+    which may be the only one the workers can see."""
+    groups: dict[str, list[tuple[Path, str]]] = {}
+    for item in items:
+        groups.setdefault(str(item[0].parent), []).append(item)
+    order = [g for _, g in sorted(groups.items())]
+    cap = max(n, min(len(order), 32))
+    picked: list[tuple[Path, str]] = []
+    depth = 0
+    while len(picked) < cap and any(depth < len(g) for g in order):
+        picked += [g[depth] for g in order if depth < len(g)][: cap - len(picked)]
+        depth += 1
+    return picked
