@@ -236,9 +236,17 @@ class Watcher:
             return []
 
     def _flush_notices(self) -> None:
+        """Report the folder notices; called holding `_cond` (once), which is let go while
+        `on_event` runs, so a slow printer never holds up the event thread."""
         notices, self._notices = self._notices, []
-        for notice in notices:
-            self._emit(notice)
+        if not notices:
+            return
+        self._cond.release()
+        try:
+            for notice in notices:
+                self._emit(notice)
+        finally:
+            self._cond.acquire()
 
     def _later(self, changes: Sequence[Touched], delay: float, backoff: bool = False) -> None:
         now = time.monotonic()
@@ -255,9 +263,10 @@ class Watcher:
         """The changes whose file has held still; the others go back to wait for it."""
         now = time.monotonic()
         ready, waiting = [], []
-        for t in changes:
-            wait = self._settling.wait_for(t.path, now) if t.relative else 0.0
-            (waiting if wait > 0 else ready).append((t, wait))
+        with self._cond:  # the event thread notes into the same bookkeeping
+            for t in changes:
+                wait = self._settling.wait_for(t.path, now) if t.relative else 0.0
+                (waiting if wait > 0 else ready).append((t, wait))
         for t, wait in waiting:
             self._later([t], wait)
         return [t for t, _ in ready]
@@ -268,6 +277,7 @@ class Watcher:
         changes = changes if initial else self._settled(changes)
         if not changes:
             return
+        started = time.monotonic()
         batch = collect(changes, self.include, self.exclude)
         batch.signatures = {i.path: sig for i in batch.inputs if (sig := signature(i.path)) is not None}
         try:
@@ -287,13 +297,15 @@ class Watcher:
             self._emit(WatchEvent("error", now_iso(), message=f"{type(exc).__name__}: {exc}"))
             self._later(changes, 0, backoff=True)
             return
-        self._after(batch, changes, report, initial)
+        self._after(batch, changes, report, initial, started)
 
-    def _after(self, batch: Batch, changes: list[Touched], report: IngestReport, initial: bool) -> None:
+    def _after(self, batch: Batch, changes: list[Touched], report: IngestReport, initial: bool,
+               started: float) -> None:
         retry = [_as_touched(i) for i in retries(report.failed, batch.inputs)]
         for t in set(changes) - set(retry):
             self._pending.attempts.pop(t, None)
-        self._settling.forget(t.path for t in changes)
+        with self._cond:  # a change noted while the batch ran stays noted: its file may be mid-write
+            self._settling.forget((t.path for t in changes), before=started)
         self._later([_as_touched(i) for i in changed_since(batch)], 0.0)  # changed while it was read
         self._later(retry, 0, backoff=True)
         if initial or report.added or report.updated or report.removed or report.moved or report.failed:

@@ -129,9 +129,12 @@ class Settling:
             return self.seconds if old is not None else 0.0
         return max(0.0, old[1] + self.seconds - now)
 
-    def forget(self, paths: Iterable[Path]) -> None:
+    def forget(self, paths: Iterable[Path], before: float = float("inf")) -> None:
+        """Drop what is known of the paths, unless it was noted at `before` or later."""
         for path in paths:
-            self._seen.pop(path, None)
+            seen = self._seen.get(path)
+            if seen is not None and seen[1] < before:
+                del self._seen[path]
 
 
 def retries(failed: Iterable[FileFailure], inputs: Sequence[Input]) -> list[Input]:
