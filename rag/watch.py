@@ -35,7 +35,7 @@ from .embedders import Embedder
 from .errors import IndexLockedError, RagError
 from .manifest import now_iso
 from .types import IngestReport
-from .watch_changes import Batch, Settling, Touched, changed_since, collect, retries, signature, touched
+from .watch_changes import Batch, Settling, Touched, changed_since, collect, retries, touched
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,6 @@ class Watcher:
             return
         started = time.monotonic()
         batch = collect(changes, self.include, self.exclude)
-        batch.signatures = {i.path: sig for i in batch.inputs if (sig := signature(i.path)) is not None}
         try:
             report = ingestion.ingest_inputs(batch.inputs, batch.in_scope(), settings=self.settings,
                                              embedder=self.embedder, passwords=self.passwords)

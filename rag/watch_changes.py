@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from .discover import Input, is_temporary, select, walk
 from .manifest import FileRecord
@@ -38,14 +38,14 @@ class Touched:
         return self.root / self.relative if self.relative else self.root
 
 
-@dataclass
+@dataclass(frozen=True)
 class Batch:
     """One sync's worth of work: the files to hash (and load if changed) and the paths
     whose index entries they replace."""
 
-    inputs: list[Input] = field(default_factory=list)
-    scopes: list[Touched] = field(default_factory=list)
-    signatures: dict[Path, Signature] = field(default_factory=dict)  # what each input looked like when taken
+    inputs: tuple[Input, ...] = ()
+    scopes: tuple[Touched, ...] = ()
+    signatures: Mapping[Path, Signature] = field(default_factory=dict)  # what each input looked like when taken
 
     def in_scope(self) -> Callable[[FileRecord], bool]:
         """Whether an index entry lies under one of the changed paths."""
@@ -87,10 +87,11 @@ def signature(path: Path) -> Signature | None:
 def collect(changes: Iterable[Touched], include: Sequence[str], exclude: Sequence[str]) -> Batch:
     """The batch for these changed paths: a folder is walked, a file taken as it is, and
     every path (existing or not) scopes the entries under it."""
-    batch = Batch()
+    inputs: list[Input] = []
+    scopes: list[Touched] = []
     seen: set[tuple[Path, str]] = set()
     for change in changes:
-        batch.scopes.append(change)
+        scopes.append(change)
         path = change.path
         if path.is_dir():
             found = walk(change.root, path if change.relative else None)
@@ -101,8 +102,9 @@ def collect(changes: Iterable[Touched], include: Sequence[str], exclude: Sequenc
         for item in select(found, include, exclude):
             if (change.root, item.relative) not in seen:
                 seen.add((change.root, item.relative))
-                batch.inputs.append(item)
-    return batch
+                inputs.append(item)
+    signatures = {i.path: sig for i in inputs if (sig := signature(i.path)) is not None}
+    return Batch(tuple(inputs), tuple(scopes), signatures)
 
 
 class Settling:
