@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from .facts import mentions, names, numbers
+from .facts import is_plain_number, is_year, mentions, names, numbers
 from .text import content_words, sentence_spans
 from .types import Hit
 
@@ -55,6 +55,8 @@ class Expected:
     kind: str  # "number", "year" or "name"
     names: tuple[str, ...]  # the question's names and numbers, as written
     about: frozenset[str]  # the question's other content words: what the answer is about
+    asked: frozenset[str]  # the names lowercased: what a new answer must not be
+    subject: tuple[str, ...]  # the names that are not plain numbers ("the 2017 transformer": not 2017)
 
 
 def expected(question: str) -> Expected | None:
@@ -63,9 +65,9 @@ def expected(question: str) -> Expected | None:
     if not kind:
         return None
     asked = names(question)
-    lowered = {w.lower() for w in asked}
+    lowered = frozenset(w.lower() for w in asked)
     about = frozenset(w for w in content_words(question) if w not in _ASKING and w not in lowered)
-    return Expected(kind, tuple(asked), about)
+    return Expected(kind, tuple(asked), about, lowered, tuple(w for w in asked if not is_plain_number(w)))
 
 
 def _kind(question: str) -> str:
@@ -125,7 +127,7 @@ _AMOUNT_WORDS = re.compile(r"\b(an?|one|a few|several|half an?)\s+(second|minute
 _POINTS_BACK = re.compile(r"^(it|its|this|these|they|their|he|she|his|her)\b", re.I)
 
 
-def _new(word: str, asked: set[str]) -> bool:
+def _new(word: str, asked: frozenset[str]) -> bool:
     """A name of the sentence that is none of the question's ("LSTMs" is the question's "LSTM")."""
     w = word.lower()
     return not any(a in w or w in a for a in asked)
@@ -134,26 +136,29 @@ def _new(word: str, asked: set[str]) -> bool:
 def _candidate(want: Expected, sentence: str, words: set[str]) -> bool:
     """Whether the sentence holds a new answer of the wanted kind and something the
     question is about (one of its other words)."""
-    asked = {w.lower() for w in want.names}
+    asked = want.asked
     values = [n for n in numbers(sentence) if n.value not in asked]
     if want.kind in ("name", "year"):  # for these the question's name in the sentence is as good as its words
         lowered = sentence.lower()
-        if want.about and not want.about & words and not any(
-                mentions(lowered, w) for w in want.names if not re.fullmatch(r"[\d.,]+", w)):
+        if want.about and not want.about & words and not any(mentions(lowered, w) for w in want.subject):
             return False
         if want.kind == "name":
             return any(_new(w, asked) and not w[:1].isdigit() for w in names(sentence))
         # any number or time word: "in 911", "the 1050s", "11th century", "early 1990s"
-        return bool(values) or bool(_TIME.search(sentence)) or any(
-            any(c.isdigit() for c in w) and _new(w, asked) for w in names(sentence))
+        return bool(values) or bool(_TIME.search(sentence)) or _new_figure(sentence, asked)
     if want.about and not want.about & words:
         # the number may still carry what is asked as its unit: "28.4 BLEU" for "what BLEU score"
         measured = want.about | content_words(" ".join(want.names))
         return any(n.unit and content_words(n.unit) & measured for n in values)
     # "2-4x", "$1.5bn", "40x": a word with a digit counts too when it is no name of the question;
     # so does an amount in words: "about an hour", "a few days", "a dozen"
-    return any(not _year(n.value) or n.unit for n in values) or bool(_AMOUNT_WORDS.search(sentence)) or any(
-        any(c.isdigit() for c in w) and _new(w, asked) for w in names(sentence))
+    return any(not is_year(n.value) or n.unit for n in values) or bool(_AMOUNT_WORDS.search(sentence)) or \
+        _new_figure(sentence, asked)
+
+
+def _new_figure(sentence: str, asked: frozenset[str]) -> bool:
+    """A word of the sentence with a digit in it that is no name of the question ("1050s", "40x")."""
+    return any(any(c.isdigit() for c in w) and _new(w, asked) for w in names(sentence))
 
 
 def _about_the_subject(want: Expected, sentence: str, before: list[str]) -> bool:
@@ -161,10 +166,5 @@ def _about_the_subject(want: Expected, sentence: str, before: list[str]) -> bool
     question's subject: mentions one of its names ("It has 7 billion parameters" after
     "Mistral 7B ..."). A question's numbers are qualifiers ("the 2017 transformer") and
     need not be there."""
-    subject = [w for w in want.names if not re.fullmatch(r"[\d.,]+", w)]
     context = " ".join([*before, sentence]).lower()
-    return not subject or any(mentions(context, w) for w in subject)
-
-
-def _year(value: str) -> bool:
-    return len(value) == 4 and value.isdigit() and 1000 <= int(value) <= 2200
+    return not want.subject or any(mentions(context, w) for w in want.subject)

@@ -189,7 +189,7 @@ def _bound(claim: set[str], holding: set[str], rivals: list[set[str]]) -> bool:
 def _checked_name(word: str) -> bool:
     """Names are checked here, but not plain numbers (bound below) nor the words an answer
     uses for its sources ("Source 2 says...")."""
-    return word.lower() not in _FRAME_NAMES and not re.fullmatch(r"[\d.,]+", word)
+    return word.lower() not in _FRAME_NAMES and not is_plain_number(word)
 
 
 def _states(n: Number, found: list[Number], text: str) -> bool:
@@ -207,8 +207,14 @@ def _same_unit(n: Number, f: Number, text: str) -> bool:
     """Whether another number of a clause measures the same kind of thing as the claim's."""
     if n.unit:
         return f.unit == n.unit or (not f.unit and n.unit in text)
-    return not f.unit and _year(n.value) == _year(f.value)
+    return not f.unit and is_year(n.value) == is_year(f.value)
 
 
-def _year(value: str) -> bool:
+def is_plain_number(word: str) -> bool:
+    """A name that is only a number ("2017", "1.5"), not a name with a number in it (GPT-4)."""
+    return re.fullmatch(r"[\d.,]+", word) is not None
+
+
+def is_year(value: str) -> bool:
+    """A normalised number value (Number.value) that reads as a year."""
     return len(value) == 4 and value.isdigit() and 1000 <= int(value) <= 2200
