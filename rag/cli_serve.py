@@ -8,7 +8,7 @@ protocol for `rag mcp` over stdio. Registered on the `rag` app by rag/cli.py.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Callable, List, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, List, Optional, Sequence
 
 import typer
 
@@ -48,7 +48,7 @@ def register(app: typer.Typer, run: Callable[..., None]) -> None:
     app.command("mcp", cls=Command)(mcp)
 
 
-def _follower(flags: AnswerFlags, watch: List[Path] = []) -> "IndexFollower":
+def _follower(flags: AnswerFlags, watch: Sequence[Path] = ()) -> "IndexFollower":
     from . import cli_render as show
     from .serve.follower import IndexFollower
 
@@ -56,7 +56,9 @@ def _follower(flags: AnswerFlags, watch: List[Path] = []) -> "IndexFollower":
     if watch:
         from .stores import backend_for
 
-        if not backend_for(settings).exists():  # the watcher builds it: no need to ingest first
+        # The follower needs an index to open, so a missing one is built from the folders
+        # now; the watcher's own first sync then finds them up to date (a walk and hashes).
+        if not backend_for(settings).exists():
             from .ingestion import ingest
 
             show.err.print("[dim]no index yet: ingesting the watched folders first...[/dim]")
