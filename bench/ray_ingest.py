@@ -11,6 +11,12 @@ the real default embedder (ONNX Runtime, no embedding cache: every chunk is embe
              no CPUs for work and one one-CPU worker node
   2 nodes    the same with two one-CPU worker nodes
 
+A simulated node must not borrow the machine's other cores: for the cluster runs the bench
+process, and with it the cluster it starts (head, nodes, workers) and the driver, is pinned
+to as many cores as there are worker nodes (os.sched_setaffinity; it needs that many
+cores). Unpinned, one one-CPU node gets a spare core for Ray's own processes and the
+driver, two get none, and the ratio measures the machine, not the scaling.
+
 Each figure is the wall time of ingest() (planning, loading, chunking, embedding, storing,
 the commit; Ray's actors load their embedder inside it); starting Ray or the cluster is
 not timed. Targets: ray-local / local >= 0.8, 2 nodes / 1 node >= 1.7 (PASS/FAIL printed,
@@ -40,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine  # noqa: E402
 from bench.ingest_throughput import write_docs  # noqa: E402
 from rag.config import Settings  # noqa: E402
+from rag.cpu import usable_cores  # noqa: E402
 from rag.ingestion import ingest  # noqa: E402
 
 LOCAL_TARGET = 0.8
@@ -86,6 +93,8 @@ def cluster_run(docs: Path, settings: Settings, nodes: int, python_path: str) ->
     from ray.cluster_utils import Cluster
 
     os.environ["PYTHONPATH"] = python_path  # the nodes' workers import rag from this checkout
+    every = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, every[:nodes])  # the cluster's processes inherit it (see the docstring)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
                                                            "object_store_memory": 200 << 20})
     try:
@@ -97,6 +106,7 @@ def cluster_run(docs: Path, settings: Settings, nodes: int, python_path: str) ->
     finally:
         ray.shutdown()
         cluster.shutdown()
+        os.sched_setaffinity(0, every)
 
 
 def main() -> None:
@@ -126,7 +136,7 @@ def main() -> None:
         store_rate = driver_store_rate(base)
         print(f"  driver store+commit {store_rate:8.0f} chunks/s (FAISS; the driver's share per chunk)", flush=True)
 
-        ray.init(num_cpus=base.n_threads, include_dashboard=False, log_to_driver=False,
+        ray.init(num_cpus=usable_cores(), include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": python_path}})
         try:
             seconds, chunks = timed(docs, replace(base, index_dir=tmp / "ray-local", engine="ray"))
@@ -135,13 +145,16 @@ def main() -> None:
         rates["ray-local"] = chunks / seconds
         print(f"  ray, this machine   {seconds:6.1f} s  {chunks} chunks  {rates['ray-local']:6.1f} chunks/s",
               flush=True)
+        if not args.skip_cluster and usable_cores() < 2:
+            print("  (the cluster runs need two usable cores: skipped)")
+            args.skip_cluster = True
         if not args.skip_cluster:
             for nodes in (1, 2):
                 seconds, chunks = cluster_run(docs, replace(base, index_dir=tmp / f"nodes-{nodes}"), nodes,
                                               python_path)
                 rates[f"{nodes} node"] = chunks / seconds
                 print(f"  ray, {nodes} one-CPU node{'s' if nodes > 1 else ' '} {seconds:6.1f} s  {chunks} chunks  "
-                      f"{chunks / seconds:6.1f} chunks/s", flush=True)
+                      f"{chunks / seconds:6.1f} chunks/s  (pinned to {nodes} core{'s' if nodes > 1 else ''})", flush=True)
 
         ratio = rates["ray-local"] / rates["local"]
         print(f"ray on this machine / local: {ratio:.2f}  target >= {LOCAL_TARGET}: "

@@ -2,8 +2,8 @@
 and embedded on a Ray cluster; the driver plans and commits as for a local ingest.
 
 The work is one Ray Data pipeline per window of files: rows (one per file) -> load and
-chunk (CPU tasks, `ray_work.load_file`) -> embed (an autoscaling pool of actors, up to
-one per CPU, each loading the embedder once: `ray_work.EmbedFiles`) -> back to the driver in
+chunk (CPU tasks, `ray_work.load_file`) -> embed (a pool of actors, one per CPU, each
+loading the embedder once: `ray_work.EmbedFiles`) -> back to the driver in
 plan order (`preserve_order`), where each file's `Loaded` joins the driver's usual loop
 and its vectors are handed to the batcher by `Delivered`, an embedder that answers with
 them. The store therefore sees the same calls, in the same order, as for a local ingest:
@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 WINDOW_BYTES = 64 << 20  # most file bytes one pipeline ships through the object store
 PROBE_FILES = 8  # planned files each node is asked about
 CONNECT_TIMEOUT = 10.0  # seconds for a cluster's port to answer before connecting is given up
-FILES_PER_BATCH = 4  # files per embedder actor call
+FILES_PER_BATCH = 16  # at most, per embedder actor call: fewer, bigger calls cost Ray Data less per chunk
+BATCHES_PER_ACTOR = 4  # at least, when there are few files: every actor gets work
 FILES_PER_BLOCK = 32  # at most, per load task: small blocks keep the embedders fed and make a retry cheap
 LOAD_CPUS = 0.25  # a load task's CPU share: embedding is most of the cost, so actors get the rest
 EMBED_CPUS = 0.75
@@ -148,8 +149,13 @@ class RayWork:
         _configure(ds.context)
         # Ray retries a task, and restarts an actor and retries its batch, when its node is lost.
         ds = ds.map(load_file, fn_kwargs={"job": self.load}, num_cpus=LOAD_CPUS)
-        ds = ds.map_batches(embed_files(self.embed), batch_size=FILES_PER_BATCH, batch_format="numpy",
-                            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus), num_cpus=EMBED_CPUS)
+        # A fixed pool, one actor per CPU (fewer for a few files), all started at once: an
+        # autoscaling pool starts one and adds the others seconds later. Batches of up to 16
+        # files (a Ray Data call costs the same for 4 or 16), fewer when every actor needs some.
+        per_batch = max(1, min(FILES_PER_BATCH, len(rows) // (BATCHES_PER_ACTOR * cpus)))
+        actors = min(cpus, -(-len(rows) // per_batch))
+        ds = ds.map_batches(embed_files(self.embed), batch_size=per_batch, batch_format="numpy",
+                            compute=ray.data.ActorPoolStrategy(min_size=actors, max_size=actors), num_cpus=EMBED_CPUS)
         del rows
         expected = start
         out = iter(ds.iter_rows())
