@@ -4,8 +4,8 @@ Runs the ONNX reader on every question of the held-out SQuAD 2.0 articles (the o
 listed in reader.json, never trained on) and prints: ROC AUC of the answerability
 score, accuracy at the shipped threshold, the precision and recall of "unanswerable"
 at a range of thresholds, and the latency per (question, passage) pair, one pair at a
-time and in batches of 5 (what `rag ask` reads for five passages). Only onnxruntime,
-tokenizers and numpy are used, as on the query path.
+time and one question with 5 passages (what `rag ask` reads). The reader is the query
+path's own (rag.readers.onnx.OnnxReader): onnxruntime, tokenizers and numpy.
 
     python bench/reader.py [--model DIR] [--onnx FILE] [--limit N] [--threads N]
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import statistics
 import sys
@@ -25,67 +24,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, machine  # noqa: E402
+from rag.readers.onnx import OnnxReader  # noqa: E402
 
 MODEL = ROOT / "rag" / "models" / "reader"
 SQUAD_DEV = ROOT.parent / "shared" / "data" / "squad2-dev" / "questions.jsonl"
 THRESHOLDS = [-4.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0]
 
 
-class Pairs:
-    """Encodes (question, passage) the way the reader was trained: [CLS] q [SEP] p [SEP],
-    the question cut at question_tokens, a long passage cut into half-overlapping windows."""
-
-    def __init__(self, tokenizer_path: Path, max_length: int, question_tokens: int = 40):
-        from tokenizers import Tokenizer
-
-        self.tok = Tokenizer.from_file(str(tokenizer_path))
-        self.tok.no_truncation()
-        self.tok.no_padding()
-        self.cls, self.sep = self.tok.token_to_id("[CLS]"), self.tok.token_to_id("[SEP]")
-        self.max_length, self.question_tokens = max_length, question_tokens
-
-    def windows(self, question: str, passage: str) -> list[tuple[list[int], list[int]]]:
-        q = self.tok.encode(question, add_special_tokens=False).ids[:self.question_tokens]
-        p = self.tok.encode(passage, add_special_tokens=False).ids
-        room = self.max_length - len(q) - 3
-        starts = [0] if len(p) <= room else list(range(0, len(p) - room, max(1, room // 2))) + [len(p) - room]
-        return [([self.cls] + q + [self.sep] + p[s:s + room] + [self.sep],
-                 [0] * (len(q) + 2) + [1] * (len(p[s:s + room]) + 1)) for s in starts]
-
-
-def arrays(windows: list[tuple[list[int], list[int]]]) -> dict[str, np.ndarray]:
-    width = max(len(ids) for ids, _ in windows)
-    ids = np.zeros((len(windows), width), dtype=np.int64)
-    types = np.zeros_like(ids)
-    mask = np.zeros_like(ids)
-    for i, (x, t) in enumerate(windows):
-        ids[i, :len(x)], types[i, :len(t)], mask[i, :len(x)] = x, t, 1
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-
-
-def session(onnx_path: Path, threads: int = 0):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-
-
-def score_rows(onnx_path: Path, tokenizer_path: Path, rows: list[dict], max_length: int,
-               batch_size: int = 32, threads: int = 0, question_tokens: int = 40) -> list[float]:
-    """The answerability logit of each (question, context) row: its best window's."""
-    sess = session(onnx_path, threads)
-    enc = Pairs(tokenizer_path, max_length, question_tokens)
-    items = [(k, w) for k, r in enumerate(rows) for w in enc.windows(r["question"], r["context"])]
-    items.sort(key=lambda t: len(t[1][0]))  # similar lengths together: less padding
-    scores = [-math.inf] * len(rows)
-    for i in range(0, len(items), batch_size):
-        chunk = items[i:i + batch_size]
-        logits = sess.run(["answerable"], arrays([w for _, w in chunk]))[0]
-        for (k, _), v in zip(chunk, logits.tolist()):
-            scores[k] = max(scores[k], v)
-    return scores
+def score_rows(model: Path, rows: list[dict], threads: int = 0) -> list[float]:
+    """The answerability logit of each (question, context) row, read by the query path's
+    own ONNX reader (`model`: a folder, or an .onnx file beside reader.json and tokenizer.json)."""
+    return OnnxReader(model, threads or None).score_pairs([(r["question"], r["context"]) for r in rows])
 
 
 def roc_auc(scores: list[float], labels: list[int]) -> float:
@@ -116,22 +65,21 @@ def unanswerable_pr(scores: list[float], labels: list[int], threshold: float) ->
     return precision, recall, float(((s > threshold) == (y == 1)).mean())
 
 
-def latency(onnx_path: Path, tokenizer_path: Path, rows: list[dict], max_length: int, threads: int,
-            question_tokens: int = 40, pairs: int = 100) -> tuple[float, float, float]:
-    """Median ms per pair alone (tokenising included), and per batch of 5 pairs."""
-    sess = session(onnx_path, threads)
-    enc = Pairs(tokenizer_path, max_length, question_tokens)
+def latency(model: Path, rows: list[dict], threads: int, pairs: int = 100) -> tuple[float, float, float]:
+    """Median and mean ms for one (question, passage) pair, tokenising included, and the
+    median for one question with 5 passages (what `rag ask` reads)."""
+    reader = OnnxReader(model, threads or None)
     sample = rows[:: max(1, len(rows) // pairs)][:pairs]
-    sess.run(["answerable"], arrays(enc.windows(sample[0]["question"], sample[0]["context"])))
+    reader.scores(sample[0]["question"], [sample[0]["context"]])  # warm-up
     one = []
     for r in sample:
         t = time.perf_counter()
-        sess.run(["answerable"], arrays(enc.windows(r["question"], r["context"])))
+        reader.scores(r["question"], [r["context"]])
         one.append(time.perf_counter() - t)
     five = []
     for i in range(0, len(sample) - 4, 5):
         t = time.perf_counter()
-        sess.run(["answerable"], arrays([w for r in sample[i:i + 5] for w in enc.windows(r["question"], r["context"])]))
+        reader.scores(sample[i]["question"], [r["context"] for r in sample[i:i + 5]])
         five.append(time.perf_counter() - t)
     return statistics.median(one) * 1e3, statistics.mean(one) * 1e3, statistics.median(five) * 1e3
 
@@ -139,7 +87,8 @@ def latency(onnx_path: Path, tokenizer_path: Path, rows: list[dict], max_length:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=MODEL, help="folder with model.onnx, tokenizer.json, reader.json")
-    parser.add_argument("--onnx", type=Path, default=None, help="another ONNX file with the same inputs and outputs")
+    parser.add_argument("--onnx", type=Path, default=None,
+                        help="another ONNX file with the same inputs and outputs, beside its reader.json and tokenizer.json")
     parser.add_argument("--limit", type=int, default=0, help="score a seeded sample of N held-out questions (0: all)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -157,8 +106,7 @@ def main() -> None:
           f"({onnx_path.stat().st_size / 1e6:.1f} MB); {len(held)} held-out articles, {len(rows)} questions "
           f"({labels.count(0)} unanswerable); {machine()}")
     t = time.perf_counter()
-    scores = score_rows(onnx_path, args.model / "tokenizer.json", rows, meta["max_length"], threads=args.threads,
-                        question_tokens=meta["question_tokens"])
+    scores = score_rows(onnx_path, rows, args.threads)
     elapsed = time.perf_counter() - t
     threshold = meta["threshold"]
     _, _, acc = unanswerable_pr(scores, labels, threshold)
@@ -171,8 +119,7 @@ def main() -> None:
         p, r, a = unanswerable_pr(scores, labels, th)
         mark = " (shipped)" if th == threshold else ""
         print(f"| {th:g}{mark} | {p:.3f} | {r:.3f} | {a:.3f} |")
-    one_med, one_mean, five = latency(onnx_path, args.model / "tokenizer.json", rows, meta["max_length"], args.threads,
-                                       meta["question_tokens"])
+    one_med, one_mean, five = latency(onnx_path, rows, args.threads)
     print(f"latency ({args.threads} threads): {one_med:.1f} ms per pair (median; mean {one_mean:.1f}), "
           f"{five:.1f} ms per batch of 5 pairs (median)")
 

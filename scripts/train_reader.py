@@ -80,7 +80,7 @@ def heldout_rows(seed: int = SEED) -> list[dict]:
 
 
 def sample_rows(rows: list[dict], n: int, seed: int = SEED) -> list[dict]:
-    """n rows drawn with the seed, kept in file order (bench/reader.py draws the same)."""
+    """n rows drawn with the seed, kept in file order (bench/reader.py --limit draws the same)."""
     keep = set(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
     return [r for k, r in enumerate(rows) if k in keep]
 
@@ -519,7 +519,12 @@ def export(args) -> None:
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
 
     sys.path.insert(0, str(ROOT))
-    from bench.reader import score_rows
+    from rag.readers.onnx import OnnxReader  # scored by the query path's own reader
+
+    # The drafts sit beside what OnnxReader reads with a graph: the tokenizer and the lengths.
+    shutil.copyfile(base / "tokenizer.json", tmp / "tokenizer.json")
+    (tmp / "reader.json").write_text(json.dumps({"max_length": args.max_length, "question_tokens": QUESTION_TOKENS,
+                                                 "threshold": 0.0}), encoding="utf-8")
 
     held = heldout_rows(args.seed)
     if args.limit:  # a seeded sample across all held-out articles, when scoring them all costs too much
@@ -527,8 +532,7 @@ def export(args) -> None:
     labels = [0 if r["is_impossible"] else 1 for r in held]
     results = {}
     for name, path in (("fp32", fp32), ("int8", int8)):
-        scores = score_rows(path, base / "tokenizer.json", held, args.max_length, threads=args.threads,
-                            question_tokens=QUESTION_TOKENS)
+        scores = OnnxReader(path, args.threads).score_pairs([(r["question"], r["context"]) for r in held])
         results[name] = {**figures(scores, labels), "mb": round(path.stat().st_size / 1e6, 1)}
         results[name]["two_fold"] = two_fold(held, scores, labels)
         print(name, json.dumps(results[name]), flush=True)

@@ -1,5 +1,5 @@
 """The reader (rag/readers/): the ONNX adapter on a tiny graph built here, its encoding
-against bench/reader.py's, the factory and its settings, the CrossEncoder and
+against the training script's, the factory and its settings, the CrossEncoder and
 question-answering adapters on tiny random models, and what a reader changes in
 Index.ask / search and on the command line (with a fake reader for the logic)."""
 
@@ -97,15 +97,27 @@ def test_onnx_reader_gives_the_expected_verdicts(tiny: Path):
     assert reader.scores("q", []) == []
 
 
-def test_the_encoding_is_bench_readers(tiny: Path):
-    sys.path.insert(0, str(PROJECT))
-    from bench.reader import Pairs
+def test_the_query_path_reads_pairs_as_the_training_did(tiny: Path, monkeypatch):
+    sys.path.insert(0, str(PROJECT / "scripts"))
+    import train_reader  # its module level imports no torch
 
     ours = OnnxReader(tiny).encoder
-    theirs = Pairs(tiny / "tokenizer.json", ours.max_length, ours.question_tokens)
+    monkeypatch.setattr(train_reader, "QUESTION_TOKENS", ours.question_tokens)
+    theirs = train_reader.Encoder(tiny / "tokenizer.json", ours.max_length)
     long_question = "What does the reader read when the question is longer than the question budget allows?"
     for question, passage in [(q, p) for q, p, _ in PAIRS] + [(long_question, "short"), ("q", "x " * 100)]:
-        assert ours.pairs(question, [passage])[0] == theirs.windows(question, passage)
+        q = theirs.question(question)
+        ids, _ = theirs.passage(passage)
+        room = theirs.room(q)
+        windows = [tuple(theirs.build(q, ids, start, room)) for start in theirs.windows(len(ids), room)]
+        assert len(windows) > 1 or len(ids) <= room
+        assert ours.pairs(question, [passage])[0] == windows
+
+
+def test_pairs_of_different_questions_score_as_one_question_at_a_time(tiny: Path):
+    reader = OnnxReader(tiny)
+    pairs = [(q, p) for q, p, _ in PAIRS] + [("Where is it?", "Paris, Paris and Paris.")]
+    assert reader.score_pairs(pairs) == [reader.scores(q, [p])[0] for q, p in pairs]
 
 
 def test_a_reader_can_be_named_by_its_onnx_file(tiny: Path, tmp_path: Path):

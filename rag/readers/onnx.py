@@ -3,7 +3,7 @@
 The folder holds the graph (model.onnx, or model-int8.onnx), the tokenizer.json it was
 trained with and reader.json: `max_length`, `question_tokens` and `threshold`. The graph
 takes input_ids, attention_mask and token_type_ids and gives an `answerable` logit per
-row. A pair is encoded as the training did (scripts/train_reader.py, bench/reader.py):
+row. A pair is encoded as the training did (scripts/train_reader.py):
 [CLS] question [SEP] passage [SEP], the question cut at `question_tokens`, a passage too
 long for the rest cut into windows that overlap by half; the pair scores its best window.
 """
@@ -115,9 +115,20 @@ class OnnxReader:
         self.encoder = PairEncoder(tokenizer_file, max_length, question_tokens)
 
     def scores(self, question: str, passages: Sequence[str]) -> list[float]:
-        items = [(k, w) for k, ws in enumerate(self.encoder.pairs(question, passages)) for w in ws]
+        return self.score_pairs([(question, p) for p in passages])
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """The score of each (question, passage), windows of different questions batched
+        together (what a benchmark scoring thousands of pairs needs)."""
+        asked: dict[str, list[int]] = {}
+        for k, (question, _) in enumerate(pairs):
+            asked.setdefault(question, []).append(k)
+        items = []
+        for question, ks in asked.items():
+            for k, windows in zip(ks, self.encoder.pairs(question, [pairs[k][1] for k in ks])):
+                items += [(k, w) for w in windows]
         items.sort(key=lambda t: len(t[1][0]))  # similar lengths together: less padding
-        best = [-np.inf] * len(passages)
+        best = [-np.inf] * len(pairs)
         for i in range(0, len(items), BATCH):
             chunk = items[i : i + BATCH]
             feed = {k: v for k, v in self.encoder.arrays([w for _, w in chunk]).items() if k in self._inputs}
