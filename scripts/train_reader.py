@@ -564,11 +564,33 @@ def export(args) -> None:
         "data_licence": "CC BY-SA 4.0 (SQuAD 2.0, Rajpurkar, Jia and Liang, 2018)",
         "seed": args.seed,
         "checkpoint": checkpoint.name,
-        "command": "HF_HUB_OFFLINE=1 .venv/bin/python scripts/train_reader.py all"
+        "command": "HF_HUB_OFFLINE=1 .venv/bin/python scripts/train_reader.py all" + training_flags(Path(args.work))
                    + (f" --stop-at {stop}" if stop else ""),
     }
     (out / "reader.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"kept": keep, "threshold": meta["threshold"]}), flush=True)
+
+
+TRAINING_FLAGS = ("seed", "steps", "epochs", "freeze_layers", "max_length", "batch_size", "lr", "head_lr", "warmup",
+                  "span_weight", "cross", "no_train_part")
+
+
+def training_flags(work: Path) -> str:
+    """The training run's settings, from the start record of its log, as command-line flags."""
+    try:
+        with open(work / "log.jsonl", encoding="utf-8") as f:
+            start = next(r for r in map(json.loads, f) if r.get("event") == "start")
+    except (OSError, StopIteration, ValueError):
+        return ""
+    flags = []
+    for name in TRAINING_FLAGS:
+        value = start["args"].get(name)
+        if name == "no_train_part":
+            flags += ["--no-train-part"] if value else []
+        elif value is not None:
+            flags.append(f"--{name.replace('_', '-')} {value:g}" if isinstance(value, float) else
+                         f"--{name.replace('_', '-')} {value}")
+    return " " + " ".join(flags) if flags else ""
 
 
 def two_fold(rows: list[dict], scores: list[float], labels: list[int]) -> float:
