@@ -31,10 +31,9 @@ SQUAD_DEV = ROOT.parent / "shared" / "data" / "squad2-dev" / "questions.jsonl"
 THRESHOLDS = [-4.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0]
 
 
-def score_rows(model: Path, rows: list[dict], threads: int = 0) -> list[float]:
-    """The answerability logit of each (question, context) row, read by the query path's
-    own ONNX reader (`model`: a folder, or an .onnx file beside reader.json and tokenizer.json)."""
-    return OnnxReader(model, threads or None).score_pairs([(r["question"], r["context"]) for r in rows])
+def score_rows(reader: OnnxReader, rows: list[dict]) -> list[float]:
+    """The answerability logit of each (question, context) row."""
+    return reader.score_pairs([(r["question"], r["context"]) for r in rows])
 
 
 def roc_auc(scores: list[float], labels: list[int]) -> float:
@@ -65,10 +64,9 @@ def unanswerable_pr(scores: list[float], labels: list[int], threshold: float) ->
     return precision, recall, float(((s > threshold) == (y == 1)).mean())
 
 
-def latency(model: Path, rows: list[dict], threads: int, pairs: int = 100) -> tuple[float, float, float]:
+def latency(reader: OnnxReader, rows: list[dict], pairs: int = 100) -> tuple[float, float, float]:
     """Median and mean ms for one (question, passage) pair, tokenising included, and the
     median for one question with 5 passages (what `rag ask` reads)."""
-    reader = OnnxReader(model, threads or None)
     sample = rows[:: max(1, len(rows) // pairs)][:pairs]
     reader.scores(sample[0]["question"], [sample[0]["context"]])  # warm-up
     one = []
@@ -105,8 +103,10 @@ def main() -> None:
     print(f"{onnx_path.relative_to(ROOT) if onnx_path.is_relative_to(ROOT) else onnx_path} "
           f"({onnx_path.stat().st_size / 1e6:.1f} MB); {len(held)} held-out articles, {len(rows)} questions "
           f"({labels.count(0)} unanswerable); {machine()}")
+    # the query path's own reader (`onnx_path`: a folder, or an .onnx file beside reader.json and tokenizer.json)
+    reader = OnnxReader(onnx_path, args.threads or None)
     t = time.perf_counter()
-    scores = score_rows(onnx_path, rows, args.threads)
+    scores = score_rows(reader, rows)
     elapsed = time.perf_counter() - t
     threshold = meta["threshold"]
     _, _, acc = unanswerable_pr(scores, labels, threshold)
@@ -119,7 +119,7 @@ def main() -> None:
         p, r, a = unanswerable_pr(scores, labels, th)
         mark = " (shipped)" if th == threshold else ""
         print(f"| {th:g}{mark} | {p:.3f} | {r:.3f} | {a:.3f} |")
-    one_med, one_mean, five = latency(onnx_path, rows, args.threads)
+    one_med, one_mean, five = latency(reader, rows)
     print(f"latency ({args.threads} threads): {one_med:.1f} ms per pair (median; mean {one_mean:.1f}), "
           f"{five:.1f} ms per batch of 5 pairs (median)")
 

@@ -11,7 +11,7 @@ from .errors import RagError
 from .identity import on_disk
 from .config import Settings
 from .manifest import FileRecord
-from .stores import Backend, backend_for, transaction
+from .stores import Backend, Store, backend_for, transaction
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,19 @@ def list_index(where: Settings | str | Path) -> Listing:
     backend = _backend(where)
     store = backend.open()
     try:
-        m = store.manifest
-        return Listing(
-            index_dir=backend.location, files=store.files(), embedder=m.embedder.name,
-            dim=m.embedder.dim, chunks=m.chunks, bytes_on_disk=backend.bytes_on_disk() or 0,
-            last_ingest=m.last_ingest, chunking=asdict(m.chunking), store=backend.name,
-        )
+        return listing(backend, store)
     finally:
         store.close()
+
+
+def listing(backend: Backend, store: Store) -> Listing:
+    """What `rag list` reports of a store already open (rag serve's leased one, say)."""
+    m = store.manifest
+    return Listing(
+        index_dir=backend.location, files=store.files(), embedder=m.embedder.name,
+        dim=m.embedder.dim, chunks=m.chunks, bytes_on_disk=backend.bytes_on_disk() or 0,
+        last_ingest=m.last_ingest, chunking=asdict(m.chunking), store=backend.name,
+    )
 
 
 def _targets(spec: str, files: dict[str, FileRecord]) -> list[str]:

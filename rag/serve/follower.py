@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 from ..config import Settings
@@ -23,7 +23,7 @@ from ..embedders import Embedder
 from ..errors import RagError
 from ..generators import Generator
 from ..index import Index
-from ..inventory import Listing
+from ..inventory import Listing, listing
 from ..readers import Reader, make_reader
 from ..stores import backend_for
 
@@ -156,16 +156,9 @@ class IndexFollower:
     def listing(self) -> Listing:
         """What `rag list` reports, from the leased store: no second copy of the index is
         opened (rag.inventory.list_index would read all its vectors again)."""
-        backend = backend_for(self.settings)
         with self.lease() as index:
-            store = index.store
-            store.refresh()  # a store that follows commits itself (Milvus) moves to the latest
-            m = store.manifest
-            return Listing(
-                index_dir=backend.location, files=store.files(), embedder=m.embedder.name, dim=m.embedder.dim,
-                chunks=m.chunks, bytes_on_disk=backend.bytes_on_disk() or 0, last_ingest=m.last_ingest,
-                chunking=asdict(m.chunking), store=backend.name,
-            )
+            index.store.refresh()  # a store that follows commits itself (Milvus) moves to the latest
+            return listing(backend_for(self.settings), index.store)
 
     def close(self) -> None:
         with self._lock:
