@@ -107,6 +107,113 @@ def cross_negatives(rows: list[dict], rng: random.Random, per_paragraph: int = 1
     return out
 
 
+# Made-up unanswerable questions: an answerable question changed the ways SQuAD 2.0's
+# writers changed theirs (an opposite word, another name or number of the same
+# paragraph, a negation), so the paragraph no longer answers it while its words still
+# match. The original answer stays as the plausible one, for the span head.
+OPPOSITES = {
+    "first": "last", "last": "first", "largest": "smallest", "smallest": "largest",
+    "biggest": "smallest", "highest": "lowest", "lowest": "highest", "most": "least",
+    "least": "most", "before": "after", "after": "before", "earliest": "latest",
+    "latest": "earliest", "more": "fewer", "fewer": "more", "increase": "decrease",
+    "decrease": "increase", "increased": "decreased", "decreased": "increased",
+    "north": "south", "south": "north", "east": "west", "west": "east",
+    "northern": "southern", "southern": "northern", "eastern": "western", "western": "eastern",
+    "major": "minor", "minor": "major", "maximum": "minimum", "minimum": "maximum",
+    "start": "end", "end": "start", "began": "ended", "ended": "began", "won": "lost",
+    "lost": "won", "early": "late", "late": "early", "oldest": "newest", "newest": "oldest",
+    "longest": "shortest", "shortest": "longest", "upper": "lower", "lower": "upper",
+    "inside": "outside", "outside": "inside", "common": "rare", "rare": "common",
+    "positive": "negative", "negative": "positive", "private": "public", "public": "private",
+    "allowed": "forbidden", "success": "failure", "larger": "smaller", "smaller": "larger",
+    "higher": "lower", "older": "younger", "younger": "older", "best": "worst", "worst": "best",
+}
+AUXILIARY = re.compile(r"\b(is|are|was|were|did|does|do|can|could|has|have|had|will|would|should)\b")
+INVERTED = {"the", "a", "an", "this", "these", "those", "that", "his", "her", "its", "their", "it",
+            "they", "he", "she", "you", "we", "i", "there", "some", "most", "many"}
+WORD = re.compile(r"[A-Za-z][\w'-]*|\d[\d,.]*")
+
+
+def _opposite(question: str, context: str) -> str | None:
+    lowered = context.lower()
+    for m in WORD.finditer(question):
+        other = OPPOSITES.get(m.group().lower())
+        if other and not re.search(rf"\b{other}\b", lowered):
+            if m.group()[0].isupper():
+                other = other.capitalize()
+            return question[:m.start()] + other + question[m.end():]
+    return None
+
+
+NAME = re.compile(r"[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _names(text: str) -> list[re.Match]:
+    """Runs of capitalised words, leaving out a lone capitalised word that only opens a sentence."""
+    out = []
+    for m in NAME.finditer(text):
+        opens = m.start() == 0 or text[:m.start()].rstrip()[-1:] in ".!?\"'("
+        if opens and " " not in m.group():
+            continue
+        out.append(m)
+    return out
+
+
+def _swap(question: str, context: str, rng: random.Random, numbers: bool) -> str | None:
+    """Another name (or number) of the paragraph in place of one the question shares with it."""
+    find = (lambda text: list(NUMBER.finditer(text))) if numbers else _names
+    asked = [m for m in find(question) if m.group() in context]
+    if not asked:
+        return None
+    m = rng.choice(asked)
+    words = set(m.group().split())
+    pool = sorted({c.group() for c in find(context)
+                   if c.group() not in question and not words & set(c.group().split())})
+    if not pool:
+        return None
+    return question[:m.start()] + rng.choice(pool) + question[m.end():]
+
+
+def _negate(question: str) -> str | None:
+    m = AUXILIARY.search(question)
+    if not m or " not " in question or "n't" in question:
+        return None
+    after = question[m.end():].split()
+    if not after or after[0].lower() in INVERTED:
+        return None  # "What do the auricles do?": the subject follows, "not" would land wrong
+    return question[:m.end()] + " not" + question[m.end():]
+
+
+def perturb(question: str, context: str, rng: random.Random) -> str | None:
+    makers = [lambda: _opposite(question, context), lambda: _swap(question, context, rng, False),
+              lambda: _swap(question, context, rng, True), lambda: _negate(question)]
+    weights = [3, 4, 2, 1]
+    order = []
+    while makers:
+        k = rng.choices(range(len(makers)), weights=weights)[0]
+        order.append(makers.pop(k))
+        weights.pop(k)
+    for make in order:
+        changed = make()
+        if changed and changed != question:
+            return changed
+    return None
+
+
+def synthetic_negatives(rows: list[dict], rng: random.Random, share: float) -> list[dict]:
+    """Unanswerable variants of a seeded share of the answerable questions."""
+    out = []
+    for r in rows:
+        if r["is_impossible"] or r.get("cross") or rng.random() >= share:
+            continue
+        changed = perturb(r["question"], r["context"], rng)
+        if changed:
+            out.append({**r, "id": r["id"] + "-s", "question": changed, "is_impossible": True,
+                        "answers": [], "plausible_answers": r["answers"][:1], "synthetic": True})
+    return out
+
+
 # ---------------------------------------------------------------- encoding
 
 class Encoder:
@@ -419,6 +526,8 @@ def train(args) -> None:
 
     def epoch_rows(epoch: int) -> list[dict]:
         extra = cross_negatives(rows, random.Random(args.seed * 100 + epoch), args.cross) if args.cross else []
+        if args.synthetic:
+            extra += synthetic_negatives(rows, random.Random(args.seed * 10 + epoch), args.synthetic)
         return rows + extra
 
     per_epoch = math.ceil(len(epoch_rows(0)) / args.batch_size)
@@ -626,6 +735,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=0.06)
     parser.add_argument("--span-weight", type=float, default=1.0)
     parser.add_argument("--cross", type=int, default=1, help="cross-paragraph negatives per paragraph per epoch")
+    parser.add_argument("--synthetic", type=float, default=0.0,
+                        help="share of answerable training questions also given as a made-up unanswerable variant")
     parser.add_argument("--no-train-part", action="store_true")
     parser.add_argument("--eval-questions", type=int, default=500)
     parser.add_argument("--eval-cross", type=int, default=100)
