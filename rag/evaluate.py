@@ -15,7 +15,7 @@ import math
 import re
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import quote, unquote
@@ -60,11 +60,12 @@ class EvalResult:
     latency_ms: dict[str, float]
     mode: str
     split: str
+    reader: str | None = None  # the reader that reordered the hits (None: no reranking)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: round(v, 4) for k, v in self.metrics.items()}
         out.update(queries=self.queries, latency_ms={k: round(v, 2) for k, v in self.latency_ms.items()},
-                   mode=self.mode, split=self.split)
+                   mode=self.mode, split=self.split, rerank=self.reader is not None, reader=self.reader)
         return out
 
 
@@ -250,9 +251,16 @@ def evaluate(
             progress(Progress("query", done, total))
 
     try:
-        return run_queries(lambda q, k: index.search(q, k, mode), queries, qrels, mode, split, progress=step)
+        result = run_queries(lambda q, k: index.search(q, k, mode), queries, qrels, mode, split, progress=step)
+        return replace(result, reader=reader_name(index) if settings.rerank else None)
     finally:
         index.close()
+
+
+def reader_name(index: "Index") -> str | None:
+    """What the index's reader is called in reports (None when no reader is on)."""
+    reader = index.reader
+    return reader.name if reader is not None else None
 
 
 def evaluate_qa(
@@ -265,4 +273,5 @@ def evaluate_qa(
         answers.append(index.ask(item["question"], extractive=extractive))
         if progress:
             progress(Progress("query", n, len(items)))
-    return score_answers(items, answers, "extractive" if extractive else index.settings.strategy)
+    scores = score_answers(items, answers, "extractive" if extractive else index.settings.strategy)
+    return {**scores, "reader": reader_name(index), "rerank": bool(index.settings.rerank and index.reader)}

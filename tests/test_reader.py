@@ -331,6 +331,26 @@ def test_search_rerank_shows_the_readers_score(cli_index: Path, tiny: Path):
     assert all("reader_score" not in h for h in plain["hits"])
 
 
+def test_eval_json_says_which_reader_ranked_and_gated(cli_index: Path, tiny: Path, tmp_path: Path):
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "title": "Paris", "text": "Paris is in France."}))
+    (beir / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "where is paris"}))
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    base = ["eval", str(beir), "--json", "--quiet", "--reader", str(tiny), "--index-dir"]
+    ranked = json.loads(runner.invoke(app, [*base, str(tmp_path / "ranked"), "--rerank"]).stdout)
+    assert ranked["rerank"] is True and ranked["reader"] == str(tiny) and ranked["recall@10"] == 1.0
+    plain = json.loads(runner.invoke(app, [*base, str(tmp_path / "plain"), "--no-rerank"]).stdout)
+    assert (plain["rerank"], plain["reader"]) == (False, None)
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(json.dumps({"question": QUESTION, "answers": ["larynx"], "sources": ["purring.txt"],
+                              "answerable": True}))
+    args = ["eval", "--qa", str(qa), "--extractive", "--index-dir", str(cli_index), "--json", "--quiet"]
+    gated = json.loads(runner.invoke(app, [*args, "--reader", str(tiny)]).stdout)
+    assert (gated["reader"], gated["rerank"]) == (str(tiny), False) and gated["questions"] == 1
+    assert json.loads(runner.invoke(app, args).stdout)["reader"] is None
+
+
 def test_a_missing_reader_is_a_clear_error(cli_index: Path, tmp_path: Path):
     result = runner.invoke(app, ["ask", QUESTION, "--extractive", "--index-dir", str(cli_index),
                                  "--reader", str(tmp_path / "nowhere")])

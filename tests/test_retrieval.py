@@ -141,6 +141,7 @@ def test_evaluate_on_a_tiny_beir_folder(tmp_path: Path):
     assert (tmp_path / "eval-tiny" / "docs" / "d1.txt").read_text().startswith("Zebras\n\n")
     again = evaluate(beir, settings=settings, embedder=HashEmbedder(), mode="hybrid")  # cached index reused
     assert again.queries == 2 and again.metrics["recall@100"] == 1.0
+    assert (data["rerank"], data["reader"]) == (False, None)
 
 
 def test_convex_fusion_rescales_each_list_and_weighs_them_equally():
