@@ -16,14 +16,13 @@ the mean of all tokens and the hidden states under the soft start and end pointe
 The span loss is dense and starts teaching question-passage alignment from the first
 steps, which the yes/no signal alone did not.
 
-Reproduce the shipped model (seed fixed; it is the checkpoint after 300 of the 700
-scheduled steps, about 40 minutes on two free cores, 75 on shared ones):
+Reproduce the shipped model with the command recorded as `command` in
+rag/models/reader/reader.json (seed fixed; `all` trains, then exports); e.g.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python scripts/train_reader.py all --stop-at 300
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/train_reader.py all --steps 900 ...
 
-Without --stop-at the whole schedule runs. scripts/train_reader.md has the log.
-
-or in two steps, `train` (checkpoints and a JSON-lines log in --work) then `export`
+scripts/train_reader.md has the runs, their logs and what each took on two cores. The
+two steps can also run one at a time: `train` (checkpoints and a JSON-lines log in --work) then `export`
 (ONNX, int8 quantisation, threshold calibrated on the held-out articles, reader.json).
 """
 
