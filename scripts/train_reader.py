@@ -486,6 +486,7 @@ def log(path: Path, record: dict) -> None:
 
 
 def train(args) -> None:
+    args.max_length = args.max_length or MAX_LENGTH
     import numpy as np
     import torch
 
@@ -591,6 +592,9 @@ def export(args) -> None:
     calibrated on the held-out articles."""
     import torch
 
+    # The windows must be the ones the model was trained on: the run's own unless given.
+    args.max_length = args.max_length or int(training_args(Path(args.work)).get("max_length") or MAX_LENGTH)
+
     torch.set_num_threads(args.threads)
     base = base_model_path()
     enc = Encoder(base / "tokenizer.json", args.max_length)
@@ -685,16 +689,23 @@ TRAINING_FLAGS = ("seed", "steps", "epochs", "freeze_layers", "max_length", "bat
                   "span_weight", "cross", "synthetic", "no_train_part")
 
 
-def training_flags(work: Path) -> str:
-    """The training run's settings, from the start record of its log, as command-line flags."""
+def training_args(work: Path) -> dict:
+    """The training run's arguments, from the start record of its log ({} without one)."""
     try:
         with open(work / "log.jsonl", encoding="utf-8") as f:
-            start = next(r for r in map(json.loads, f) if r.get("event") == "start")
-    except (OSError, StopIteration, ValueError):
+            return next(r for r in map(json.loads, f) if r.get("event") == "start")["args"]
+    except (OSError, StopIteration, ValueError, KeyError):
+        return {}
+
+
+def training_flags(work: Path) -> str:
+    """The training run's settings, from the start record of its log, as command-line flags."""
+    start = training_args(work)
+    if not start:
         return ""
     flags = []
     for name in TRAINING_FLAGS:
-        value = start["args"].get(name)
+        value = start.get(name)
         if name == "no_train_part":
             flags += ["--no-train-part"] if value else []
         elif value is not None:
@@ -729,7 +740,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=700, help="length of the LR schedule in optimizer steps; 0: use --epochs")
     parser.add_argument("--stop-at", type=int, default=0, help="stop after this many steps (the schedule unchanged)")
     parser.add_argument("--freeze-layers", type=int, default=2, help="lowest encoder layers kept frozen")
-    parser.add_argument("--max-length", type=int, default=MAX_LENGTH, help="tokens per window, question included")
+    parser.add_argument("--max-length", type=int, default=0,
+                        help=f"tokens per window, question included (train: default {MAX_LENGTH}; export: the training run's)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--head-lr", type=float, default=1e-3)
