@@ -17,12 +17,15 @@ The span loss is dense and starts teaching question-passage alignment from the f
 steps, which the yes/no signal alone did not.
 
 Reproduce the shipped model with the command recorded as `command` in
-rag/models/reader/reader.json (seed fixed; `all` trains, then exports); e.g.
+rag/models/reader/reader.json (seed fixed; `all` trains, then exports); today that is
 
-    HF_HUB_OFFLINE=1 .venv/bin/python scripts/train_reader.py all --steps 900 ...
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/train_reader.py all --seed 15 --steps 0 \
+        --epochs 3 --freeze-layers 0 --max-length 128 --synthetic 0.5 --span-weight 0.5 \
+        --weights int8   # (and the defaults of the other flags reader.json lists)
 
 scripts/train_reader.md has the runs, their logs and what each took on two cores. The
-two steps can also run one at a time: `train` (checkpoints and a JSON-lines log in --work) then `export`
+two steps can also run one at a time: `train` (checkpoints and a JSON-lines log in
+--work) then `export`
 (ONNX, int8 quantisation, threshold calibrated on the held-out articles, reader.json).
 """
 
@@ -701,8 +704,6 @@ def training_args(work: Path) -> dict:
 def training_flags(work: Path) -> str:
     """The training run's settings, from the start record of its log, as command-line flags."""
     start = training_args(work)
-    if not start:
-        return ""
     flags = []
     for name in TRAINING_FLAGS:
         value = start.get(name)
