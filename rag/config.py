@@ -121,6 +121,11 @@ class Settings:
     reader_threshold: float | None = None
     # Order the hits the reader read by its score, best first (search, ask, eval).
     rerank: bool = False
+    # Locate the answer (rag/answer_locate.py): read the candidate passages (the hits plus
+    # the dense and lexical top 5) with a reader's span head (the `reader`'s when it has
+    # one, else the packaged reader's) and pick the sentence and span that answer. Off:
+    # word overlap alone picks the sentence, as before. RAG_LOCATE=0 turns it off.
+    locate: bool = True
     # From this many chunks a new index searches approximately (IVF) instead of exactly,
     # and its vectors are kept as float32 or float16; both are recorded in the manifest
     # when an index is created and kept by later ingests (rag/stores/vector_index.py).

@@ -18,18 +18,20 @@ from typing import Callable, Sequence
 from . import answer as policy
 from .config import Settings, settings_for
 from .embedders import Embedder, make_embedder, resolve_embed_model
-from .errors import ConfigError, IndexMismatchError
+from .errors import ConfigError, IndexMismatchError, RagError
 from .generators import Generator, make_generator
 from .prompt import Prompt, build_prompt
 from .readers import Reader, make_reader, read_hits
 from .retrieve import Retriever
 from .stores import Store, backend_for
 from .text import word_forms
-from .types import Answer, Hit, ReaderVerdict, Where
+from .answer_locate import locate
+from .types import Answer, AnswerSpan, Hit, ReaderVerdict, Where
 from .verify import extract
 
 log = logging.getLogger(__name__)
 _OFF = object()  # no reader injected: the settings say which, if any
+LOCATE_DEPTH = 5  # the top of the dense and of the lexical ranking read besides the hits
 
 
 class Index:
@@ -49,6 +51,7 @@ class Index:
         self._embedder = embedder
         self._generator = generator
         self._reader: object = _OFF if reader is None else reader
+        self._span_reader: object = _OFF
         built = store.manifest.embedder
         if embedder is not None:
             store.manifest.check_compatible(store.location, embedder.name, embedder.dim)
@@ -76,6 +79,7 @@ class Index:
         the middle of it."""
         self.embedder
         self.reader
+        self.span_reader
         if generator:
             self.generator
 
@@ -97,6 +101,26 @@ class Index:
         if self._reader is _OFF:
             self._reader = make_reader(self.settings)
         return self._reader  # type: ignore[return-value]
+
+    @property
+    def span_reader(self):  # -> OnnxReader | None
+        """The reader whose span head locates answers: the `reader`'s when it has one,
+        else the packaged reader (None with `locate` off, or when neither has a span head)."""
+        if self._span_reader is _OFF:
+            found = None
+            if self.settings.locate:
+                reader = self.reader
+                if reader is not None and getattr(reader, "has_spans", False):
+                    found = reader
+                else:
+                    try:
+                        candidate = make_reader(replace(self.settings, reader="default", reader_threshold=None))
+                    except RagError as exc:
+                        log.warning("no span reader to locate answers with (%s): word overlap picks them", exc)
+                        candidate = None
+                    found = candidate if getattr(candidate, "has_spans", False) else None
+            self._span_reader = found
+        return self._span_reader
 
     @property
     def generator(self) -> Generator:
@@ -180,12 +204,14 @@ class Index:
         hits = self.search(asked, k, mode, where, rerank=False)
         t_read = time.perf_counter()
         hits, verdict = self._read(asked, hits, self.settings.rerank)  # read once: the gate and the order
+        idf = self.idf(asked)
+        hits, located = self._locate(asked, hits, where, idf)
         t1 = t2 = time.perf_counter()
         models = {"embedder": self.store.manifest.embedder.name, "llm": "" if extractive else self.generator.name}
         if verdict is not None:
             models["reader"] = verdict.name
-        quotes = extract(asked, hits, idf=self.idf(asked))
-        reason = policy.abstain_reason(hits, quotes, self.settings, verdict)
+        quotes = extract(asked, hits, idf=idf, located=located)
+        reason = policy.abstain_reason(hits, quotes, self.settings, verdict, located)
         if reason:
             answer = policy.abstained(question, hits, quotes, models, reason)
         elif extractive:
@@ -195,7 +221,7 @@ class Index:
             live = on_token if self.settings.show_unsupported else None
             text = self._generate(prompt, live, on_draft)
             t2 = time.perf_counter()
-            answer = policy.generated(question, text, prompt.sources, hits, quotes, models, self.settings)
+            answer = policy.generated(question, text, prompt.sources, hits, quotes, models, self.settings, located)
             if live:
                 if answer.strategy == "llm+quote":
                     live(answer.text[len(text):])  # the passages added after the streamed answer
@@ -204,9 +230,30 @@ class Index:
             on_token(answer.text)
         timings = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
                    "total": (time.perf_counter() - t0) * 1000}
-        if verdict is not None:
+        if verdict is not None or located is not None:
             timings["read"] = (t1 - t_read) * 1000  # part of retrieve
-        return replace(answer, timings_ms=timings, reader=verdict)
+        return replace(answer, timings_ms=timings, reader=verdict,
+                       answer_span=located if answer.answerable else None)
+
+    def _locate(
+        self, question: str, hits: list[Hit], where: Where | None, idf: dict[str, float]
+    ) -> tuple[list[Hit], AnswerSpan | None]:
+        """The located answer (rag/answer_locate.py) among the hits and the dense and
+        lexical top 5, and the hits with the passage that holds it first (added when
+        retrieval's fusion ranked it lower)."""
+        if not hits:
+            return hits, None
+        spans = self.span_reader
+        pool, readings = hits, None
+        if spans is not None:
+            pool = Retriever(self.store, self.embedder, self.settings.rrf_k, self.settings.fusion).pool(
+                question, hits, LOCATE_DEPTH, where)
+            readings = spans.read_spans(question, [h.text for h in pool])
+        located = locate(question, pool, readings, idf)
+        if located is None:
+            return hits, None
+        holder = next(h for h in pool if h.chunk_id == located.chunk_id)
+        return [holder, *(h for h in hits if h.chunk_id != located.chunk_id)], located
 
     def _generate(self, prompt: Prompt, *callbacks: Callable[[str], None] | None) -> str:
         s = self.settings

@@ -169,6 +169,40 @@ class ReaderVerdict:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """A passage as a reader's span head read it: its answerable logit and its best
+    answer spans (start, end, score), character offsets into the passage text, best first."""
+
+    answerable: float
+    spans: tuple[tuple[int, int, float], ...]
+
+
+@dataclass(frozen=True)
+class AnswerSpan:
+    """The located answer (rag/answer_locate.py): the short span that answers, the
+    sentence that holds it, both as character offsets into the stored page text (as a
+    Quote's), and how it was found: "reader" (the span head), "expansion" or
+    "definition" (rag/definitions.py), or "sentence" (the sentence itself)."""
+
+    text: str
+    source: str
+    page: int | None
+    start: int
+    end: int
+    score: float
+    sentence: str
+    sentence_start: int
+    sentence_end: int
+    chunk_id: int
+    how: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "source": self.source, "page": self.page, "start": self.start, "end": self.end,
+                "score": round(self.score, 4), "how": self.how, "chunk_id": self.chunk_id,
+                "sentence": {"text": self.sentence, "start": self.sentence_start, "end": self.sentence_end}}
+
+
+@dataclass(frozen=True)
 class Answer:
     """A generated answer with the sources it was given and the ones it cites."""
 
@@ -189,6 +223,7 @@ class Answer:
     # "far", "not_covered", "not_answered" (the reader's verdict) or "model_refused".
     abstain_reason: str = ""
     reader: ReaderVerdict | None = None  # None: no reader read the passages
+    answer_span: AnswerSpan | None = None  # where the answer was located (None: nothing located, or a refusal)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -207,6 +242,7 @@ class Answer:
             "missing": list(self.missing),
             "abstain_reason": self.abstain_reason or None,
             "reader": self.reader.to_dict() if self.reader else None,
+            "answer_span": self.answer_span.to_dict() if self.answer_span else None,
         }
 
 
