@@ -27,19 +27,21 @@ from .citations import cited_numbers, citations_for, is_refusal, strip_citations
 from .config import Settings
 from .prompt import NOT_FOUND, messages
 from .text import content_words, sentence_spans, support
-from .types import Answer, AnswerSpan, Hit, Quote, ReaderVerdict, Sentence
+from .types import Answer, AnswerSpan, GateScore, Hit, Quote, ReaderVerdict, Sentence
 from .verify import SUPPORT_THRESHOLD, Extract, render, verify
 
 # Why `ask` declines to answer, in the order abstain_reason checks them; "not_stated": no
 # passage holds an answer of the kind asked for (a number, a year, a name: rag/answer_kind.py);
 # "not_answered": the reader read the passages and none answers; "model_refused": the LLM
-# read the sources and said they lack the answer.
-ABSTAIN_REASONS = ("no_hits", "missing_terms", "far", "not_covered", "not_stated", "not_answered", "model_refused")
+# read the sources and said they lack the answer; "weak_evidence": the answer gate's
+# calibrated score (rag/answer_gate.py) is under its threshold.
+ABSTAIN_REASONS = ("no_hits", "missing_terms", "far", "not_covered", "not_stated", "not_answered", "model_refused",
+                   "weak_evidence")
 
 
 def abstain_reason(
     hits: Sequence[Hit], quotes: Extract, settings: Settings, reader: ReaderVerdict | None = None,
-    located: AnswerSpan | None = None,
+    located: AnswerSpan | None = None, gate: GateScore | None = None,
 ) -> str:
     """Why the documents cannot answer, or "" when they may: nothing was retrieved, a name
     or number of the question is in no source (asked about Mistral, the sources speak of
@@ -53,6 +55,12 @@ def abstain_reason(
         return _read_reason(quotes, settings, reader)
     if settings.check_terms and quotes.missing:
         return "missing_terms"
+    if gate is not None:  # one calibrated score replaces the floor and the coverage threshold
+        if settings.check_answer_kind and not quotes.stated:
+            return "not_stated"
+        if gate.probability < gate.threshold:
+            return "weak_evidence"
+        return "" if quotes.sentences else "not_covered"
     defined = located is not None and located.how in ("expansion", "definition")
     # A passage that defines the term asked about is evidence no cosine floor can veto:
     # "reinforcement learning from human feedback (RLHF)" is far from "What does RLHF stand for?"

@@ -126,6 +126,11 @@ class Settings:
     # one, else the packaged reader's) and pick the sentence and span that answer. Off:
     # word overlap alone picks the sentence, as before. RAG_LOCATE=0 turns it off.
     locate: bool = True
+    # The answer gate (rag/answer_gate.py): "default" the one fitted on the calibration
+    # questions (rag/models/gate.json), a path to another, or "" for the separate checks
+    # (similarity floor, coverage, the reader's threshold) used before it. It needs the
+    # span head's signals, so it is off when `locate` is.
+    gate: str = "default"
     # From this many chunks a new index searches approximately (IVF) instead of exactly,
     # and its vectors are kept as float32 or float16; both are recorded in the manifest
     # when an index is created and kept by later ingests (rag/stores/vector_index.py).

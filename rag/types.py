@@ -203,6 +203,18 @@ class AnswerSpan:
 
 
 @dataclass(frozen=True)
+class GateScore:
+    """The answer gate's verdict on one question (rag/answer_gate.py): the probability
+    that the passages answer it, and the threshold under which `ask` declines."""
+
+    probability: float
+    threshold: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"probability": round(self.probability, 4), "threshold": round(self.threshold, 4)}
+
+
+@dataclass(frozen=True)
 class Answer:
     """A generated answer with the sources it was given and the ones it cites."""
 
@@ -224,6 +236,7 @@ class Answer:
     abstain_reason: str = ""
     reader: ReaderVerdict | None = None  # None: no reader read the passages
     answer_span: AnswerSpan | None = None  # where the answer was located (None: nothing located, or a refusal)
+    gate: GateScore | None = None  # the answer gate's verdict (None: the gate is off)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -243,6 +256,7 @@ class Answer:
             "abstain_reason": self.abstain_reason or None,
             "reader": self.reader.to_dict() if self.reader else None,
             "answer_span": self.answer_span.to_dict() if self.answer_span else None,
+            "gate": self.gate.to_dict() if self.gate else None,
         }
 
 
