@@ -76,8 +76,6 @@ def collect(out: Path, per_split: int) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     sets: list[tuple[str, Path, dict[str, list[dict]]]] = []
-    if SQUAD.is_file():
-        sets.append(("squad", out / "squad-docs", squad_sets(out / "squad-docs", per_split)))
     sets.append(("corpus", ROOT / "corpus", {"fit": jsonl(ROOT / "bench" / "corpus_questions.jsonl"),
                                             "check": jsonl(ROOT / "bench" / "heldout_questions.jsonl")}))
     real = ROOT / "bench" / "realdocs_questions.jsonl"
@@ -86,6 +84,8 @@ def collect(out: Path, per_split: int) -> None:
         sets.append(("realdocs", ROOT / "bench" / "realdocs",
                      {"fit": [i for i in items if i.get("split") == "tune"],
                       "check": [i for i in items if i.get("split") == "test"]}))
+    if SQUAD.is_file():  # last: the largest set, and the real documents matter most
+        sets.append(("squad", out / "squad-docs", squad_sets(out / "squad-docs", per_split)))
     with (out / "rows.jsonl").open("w", encoding="utf-8") as f:
         for name, docs, splits in sets:
             settings = Settings(index_dir=out / f"index-{name}", gate="")
@@ -94,6 +94,7 @@ def collect(out: Path, per_split: int) -> None:
             for split, items in splits.items():
                 for n, item in enumerate(items, start=1):
                     f.write(json.dumps({"set": name, "split": split, **row(index, item)}) + "\n")
+                    f.flush()
                     if n % 50 == 0:
                         print(f"{name} {split}: {n}/{len(items)}", file=sys.stderr)
             index.close()
@@ -195,7 +196,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("collect")
     c.add_argument("--out", type=Path, default=ROOT / "gate-data")
-    c.add_argument("--per-split", type=int, default=400, help="SQuAD questions per split")
+    c.add_argument("--per-split", type=int, default=200, help="SQuAD questions per split")
     f = sub.add_parser("fit")
     f.add_argument("--data", type=Path, default=ROOT / "gate-data")
     f.add_argument("--write", type=Path, default=None, help="where to write the gate (rag/models/gate.json)")
