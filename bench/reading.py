@@ -3,14 +3,12 @@ held-out SQuAD 2.0 paragraphs cut into chunks the way `rag ingest` cuts them.
 
     python bench/reading.py [--questions 600] [--split check] [--seed 27]
 
-Data (../shared/data/squad2-dev, nobody here wrote it): only the 9 articles the packaged
-reader was not trained on (rag/models/reader/reader.json, "heldout"), split by article
-into "fit" (the first 5 in sorted order: where the locator's weights and the gate were
-chosen) and "check" (the other 4: what the README reports). Each paragraph of an article
-is one page, chunked by rag's chunker with the default settings; a question reads the
-chunks of its own paragraph and the 4 other chunks of its article that share the most
-of its words (what a retriever returns beside the right one), cosine from the real
-embedder.
+Data: the calibration set of scripts/make_calibration.py (built from
+../shared/data/squad2-dev when missing; nobody here wrote it): only the 9 articles the
+packaged reader was not trained on, split by article into "fit" (where the locator's
+weights were chosen) and "check" (what the README reports). Each article is one
+document cut by rag's chunker; a question reads its gold chunk and the 4 best other
+chunks of the article by rag's fused ranking, with their cosine from the real embedder.
 
 Prints, for each method, answer-sentence accuracy (the chosen sentence holds a gold
 answer) and span F1 on the answerable questions, then the gate's two rates (false
@@ -33,10 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SQUAD = ROOT.parent / "shared" / "data" / "squad2-dev" / "questions.jsonl"
-OTHERS = 4
 
 
 def heldout_articles() -> tuple[list[str], list[str]]:
@@ -65,48 +63,25 @@ def contains(text: str, answers: list[str]) -> bool:
 
 
 def build(split: str, limit: int, seed: int) -> list[dict]:
-    """Questions of the split's articles, each with its passages as Hit records."""
-    from rag.chunking import chunk_page
-    from rag.config import Settings
-    from rag.embedders import make_embedder
-    from rag.text import content_words
-    from rag.types import Hit, Page
+    """Questions of the split's articles from the calibration set (scripts/make_calibration.py,
+    built when missing), each with its five passages as Hit records in fused order."""
+    from make_calibration import DEFAULT_OUT, build as make
 
-    fit, check = heldout_articles()
-    wanted = set(fit if split == "fit" else check)
-    rows = [json.loads(line) for line in SQUAD.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if r["title"] in wanted]
-    settings = Settings()
-    embedder = make_embedder(settings)
-    chunks: dict[str, list] = {}  # paragraph -> its chunks
-    article_of: dict[str, str] = {}
-    for r in rows:
-        if r["context"] in chunks:
-            continue
-        page = Page(f"{r['title']}.txt", None, r["context"], "text")
-        chunks[r["context"]] = chunk_page(page, embedder.count_tokens, settings.chunk_tokens, settings.chunk_overlap)
-        article_of[r["context"]] = r["title"]
-    texts = [c.text for cs in chunks.values() for c in cs]
-    vectors = dict(zip(texts, embedder.embed(texts)))
+    from rag.types import Hit
+
+    if not DEFAULT_OUT.is_file():
+        make(DEFAULT_OUT)
+    rows = [json.loads(line) for line in DEFAULT_OUT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r["split"] == split]
     random.Random(seed).shuffle(rows)
     rows = rows[:limit] if limit else rows
-    qvecs = embedder.embed([r["question"] for r in rows])
-    by_article: dict[str, list] = {}
-    for context, cs in chunks.items():
-        by_article.setdefault(article_of[context], []).extend((context, c) for c in cs)
     out = []
-    for r, qv in zip(rows, qvecs):
-        words = content_words(r["question"])
-        own = [c for c in chunks[r["context"]]]
-        rest = [c for ctx, c in by_article[r["title"]] if ctx != r["context"]]
-        rest.sort(key=lambda c: -len(words & content_words(c.text)))
-        picked = own + rest[:OTHERS]
-        hits = [Hit(rank=n, score=1.0, chunk_id=n, source=c.source, page=None, heading="", start=c.start,
-                    end=c.end, text=c.text, similarity=float(vectors[c.text] @ qv))
-                for n, c in enumerate(picked, start=1)]
-        hits.sort(key=lambda h: -(h.similarity or 0.0))
-        out.append({"question": r["question"], "answerable": not r["is_impossible"],
-                    "answers": [a["text"] for a in r["answers"]], "hits": hits})
+    for r in rows:
+        hits = [Hit(rank=n, score=1.0, chunk_id=p["chunk_index"], source=f"{r['title']}.txt", page=None, heading="",
+                    start=p["start"], end=p["end"], text=p["text"], similarity=p["similarity"])
+                for n, p in enumerate(r["passages"], start=1)]
+        out.append({"question": r["question"], "answerable": not r["is_impossible"], "answers": r["answers"],
+                    "hits": hits})
     return out
 
 

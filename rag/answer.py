@@ -20,9 +20,8 @@ import re
 from dataclasses import replace
 from typing import Sequence
 
-from . import answer_checks as checks, definitions
-from .answer_kind import expected
-from .answer_locate import holds
+from . import answer_checks as checks
+from .answer_locate import holds, is_fact_question
 from .citations import cited_numbers, citations_for, is_refusal, strip_citations
 from .config import Settings
 from .prompt import NOT_FOUND, messages
@@ -160,12 +159,6 @@ def _leading_quote(
     quote = Quote(n, hit.source, hit.page, located.sentence_start, located.sentence_end,
                   hit.text[located.sentence_start - hit.start:located.sentence_end - hit.start])
     return Sentence(located.sentence, (n,), True, (quote,))
-
-
-def is_fact_question(question: str) -> bool:
-    """A question whose answer is a fact the located span holds: what a term is or stands
-    for, or a number, year or name."""
-    return definitions.asked(question) is not None or expected(question) is not None
 
 
 # Marks of the prompt copied into an answer: the user message's labels ("Question:",

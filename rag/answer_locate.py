@@ -22,10 +22,11 @@ span signal is 0 and the others decide.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
 from . import definitions
+from .answer_kind import expected
 from .text import content_words
 from .types import AnswerSpan, Hit, Reading
 from .verify import _units, question_weights, weighted_coverage
@@ -130,3 +131,23 @@ def holds(span: AnswerSpan, text: str) -> bool:
         return span.text.lower() in text.lower()
     return wanted <= content_words(text)
 
+
+
+def is_fact_question(question: str) -> bool:
+    """A question whose answer is a fact the located span holds: what a term is or stands
+    for, or a number, year or name (rag/answer_kind.py)."""
+    return definitions.asked(question) is not None or expected(question) is not None
+
+
+def focused(question: str, hits: Sequence[Hit], located: AnswerSpan | None) -> list[Hit]:
+    """The prompt's sources for a fact question: the located sentence alone as the first
+    source (a small model given five chunks copies one or loops; given the sentence it
+    answers from it), then the other hits; other questions keep the hits as they are."""
+    if located is None or not is_fact_question(question):
+        return list(hits)
+    holder = next((h for h in hits if h.chunk_id == located.chunk_id), None)
+    if holder is None:
+        return list(hits)
+    a, b = located.sentence_start - holder.start, located.sentence_end - holder.start
+    sentence = replace(holder, text=holder.text[a:b], start=located.sentence_start, end=located.sentence_end)
+    return [sentence, *(h for h in hits if h.chunk_id != located.chunk_id)]

@@ -131,6 +131,10 @@ class Settings:
     # (similarity floor, coverage, the reader's threshold) used before it. It needs the
     # span head's signals, so it is off when `locate` is.
     gate: str = "default"
+    # For a fact question (what a term is or stands for, a number, a year, a name), give the
+    # LLM the located sentence alone as its first source, the other hits after it
+    # (rag/answer_locate.py `focused`). Chosen by bench/answer_strategies.py: see docs/reading.md.
+    focus: bool = True
     # From this many chunks a new index searches approximately (IVF) instead of exactly,
     # and its vectors are kept as float32 or float16; both are recorded in the manifest
     # when an index is created and kept by later ingests (rag/stores/vector_index.py).

@@ -26,7 +26,7 @@ from .retrieve import Retriever
 from .stores import Store, backend_for
 from .text import word_forms
 from .answer_gate import Evidence, Gate, features, load_gate
-from .answer_locate import locate
+from .answer_locate import focused, locate
 from .types import Answer, AnswerSpan, GateScore, Hit, Reading, ReaderVerdict, Where
 from .verify import extract
 
@@ -217,7 +217,7 @@ class Index:
         elif extractive:
             answer = policy.quoted(question, hits, quotes, models)
         else:
-            prompt = self.prompt(question, hits, history)
+            prompt = self.prompt(question, focused(question, hits, located) if self.settings.focus else hits, history)
             live = on_token if self.settings.show_unsupported else None
             text = self._generate(prompt, live, on_draft)
             t2 = time.perf_counter()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
 from typing import Mapping, Sequence
 
 from .citations import cited_numbers, strip_citations
@@ -170,7 +171,8 @@ def specific_terms(question: str) -> list[str]:
 
 def missing_terms(question: str, sources: Sequence[Hit]) -> tuple[str, ...]:
     """Names and numbers of the question that none of the sources mentions."""
-    text = " ".join(f"{h.heading} {h.text}" for h in sources).lower()
+    # A file's name counts as a mention: the BSD licence's text never says "BSD".
+    text = " ".join(f"{PurePosixPath(h.source).stem} {h.heading} {h.text}" for h in sources).lower()
     return tuple(w.lower() for w in names(question) if not mentions(text, w))
 
 

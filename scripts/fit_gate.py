@@ -86,6 +86,9 @@ def collect(out: Path, per_split: int) -> None:
                       "check": [i for i in items if i.get("split") == "test"]}))
     if SQUAD.is_file():  # last: the largest set, and the real documents matter most
         sets.append(("squad", out / "squad-docs", squad_sets(out / "squad-docs", per_split)))
+    # The evidence itself is kept too (a local cache, not shipped): features can then be
+    # changed and recomputed (`fit --recompute`) without asking every question again.
+    gathered = []
     with (out / "rows.jsonl").open("w", encoding="utf-8") as f:
         for name, docs, splits in sets:
             settings = Settings(index_dir=out / f"index-{name}", gate="")
@@ -93,22 +96,32 @@ def collect(out: Path, per_split: int) -> None:
             index = Index.open(settings=settings)
             for split, items in splits.items():
                 for n, item in enumerate(items, start=1):
-                    f.write(json.dumps({"set": name, "split": split, **row(index, item)}) + "\n")
+                    ev = index.evidence(item["question"])
+                    record = {"set": name, "split": split, **row(index.settings, ev, item)}
+                    gathered.append((record, ev))
+                    f.write(json.dumps(record) + "\n")
                     f.flush()
                     if n % 50 == 0:
                         print(f"{name} {split}: {n}/{len(items)}", file=sys.stderr)
+                        save(out, gathered)
             index.close()
+    save(out, gathered)
 
 
-def row(index, item: dict) -> dict:
+def save(out: Path, gathered: list) -> None:
+    import pickle
+
+    with (out / "evidence.pkl").open("wb") as f:
+        pickle.dump(gathered, f)
+
+
+def row(settings, ev, item: dict) -> dict:
     from rag import answer as policy
     from rag.answer_gate import features
     from rag.types import GateScore
 
-    ev = index.evidence(item["question"])
-    s = index.settings
-    before = policy.abstain_reason(ev.hits, ev.quotes, s, None, ev.located, GateScore(1.0, 0.0))
-    today = policy.abstain_reason(ev.hits, ev.quotes, s, None, ev.located, None)
+    before = policy.abstain_reason(ev.hits, ev.quotes, settings, None, ev.located, GateScore(1.0, 0.0))
+    today = policy.abstain_reason(ev.hits, ev.quotes, settings, None, ev.located, None)
     located = ev.located.sentence if ev.located else ""
     return {"question": item["question"], "answerable": bool(item["answerable"]),
             "answers": item.get("answers", []), "features": features(ev) if ev.readings else None,
