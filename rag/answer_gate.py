@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import definitions
+from .answer_locate import Candidate, candidates
 from .errors import ModelNotFoundError
 from .text import content_words
 from .types import AnswerSpan, GateScore, Hit, Reading, ReaderVerdict
 from .verify import Extract
 
 PACKAGED = Path(__file__).resolve().parent / "models" / "gate.json"
-FEATURES = ("similarity", "coverage", "rare_terms", "reader", "span", "located", "defined", "kind_stated",
-            "names_missing")
+FEATURES = ("similarity", "located_similarity", "coverage", "sentence_coverage", "rare_terms", "reader",
+            "reader_located", "span", "span_mass", "located", "defined")
 
 
 @dataclass(frozen=True)
@@ -48,23 +49,37 @@ class Evidence:
 
 
 def features(ev: Evidence) -> dict[str, float]:
-    """The gate's inputs, each a plain number (see FEATURES)."""
-    best_sim = max((h.similarity or 0.0 for h in ev.pool), default=0.0)
-    reader = max((r.answerable for r in ev.readings), default=-10.0) if ev.readings else 0.0
-    span = max((s for r in ev.readings for _, _, s in r.spans[:1]), default=0.0) if ev.readings else 0.0
+    """The gate's inputs, each a plain number (see FEATURES): the best cosine and the
+    located passage's, the best coverage and the located sentence's, the rare question
+    words the located passage holds, the reader's best answerable logit and the located
+    passage's, the best span score and the share of the span head's belief inside the
+    located sentence, the locator's score, and whether a definition was found."""
     located = ev.located
-    holder = next((h for h in ev.pool if located and h.chunk_id == located.chunk_id), None)
+    at = next((i for i, h in enumerate(ev.pool) if located and h.chunk_id == located.chunk_id), None)
+    holder = ev.pool[at] if at is not None else None
+    readings = ev.readings or ()
+    chosen = _located_candidate(ev, at)
     return {
-        "similarity": best_sim,
+        "similarity": max((h.similarity or 0.0 for h in ev.pool), default=0.0),
+        "located_similarity": (holder.similarity or 0.0) if holder else 0.0,
         "coverage": ev.quotes.coverage,
+        "sentence_coverage": chosen.lexical if chosen else 0.0,
         "rare_terms": rare_terms(ev.question, ev.idf, holder.text if holder else ""),
-        "reader": reader,
-        "span": span / 10.0,
+        "reader": max((r.answerable for r in readings), default=0.0),
+        "reader_located": readings[at].answerable if readings and at is not None else 0.0,
+        "span": max((s for r in readings for _, _, s in r.spans[:1]), default=0.0) / 10.0,
+        "span_mass": chosen.span if chosen else 0.0,
         "located": located.score if located else 0.0,
         "defined": 1.0 if located and located.how in ("expansion", "definition") else 0.0,
-        "kind_stated": 1.0 if ev.quotes.stated else 0.0,
-        "names_missing": 1.0 if ev.quotes.missing else 0.0,
     }
+
+
+def _located_candidate(ev: Evidence, at: int | None) -> Candidate | None:
+    if at is None or ev.located is None:
+        return None
+    start = ev.located.sentence_start - ev.pool[at].start
+    found = [c for c in candidates(ev.question, ev.pool, ev.readings, ev.idf) if c.hit == at]
+    return min(found, key=lambda c: abs(c.start - start), default=None)
 
 
 def rare_terms(question: str, idf: Mapping[str, float], text: str) -> float:

@@ -316,4 +316,6 @@ def evaluate_qa(
         if progress:
             progress(Progress("query", n, len(items)))
     scores = score_answers(items, answers, "extractive" if extractive else index.settings.strategy)
-    return {**scores, "reader": reader_name(index), "rerank": bool(index.settings.rerank and index.reader)}
+    gate = index.gate if index.span_reader is not None else None
+    return {**scores, "reader": reader_name(index), "rerank": bool(index.settings.rerank and index.reader),
+            "locate": index.span_reader is not None, "gate": gate.name if gate else None}
