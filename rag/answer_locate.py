@@ -12,9 +12,10 @@ out) is scored by a weighted sum of:
   defines it (rag/definitions.py);
 - `similarity`: the passage's cosine to the question.
 
-The weights (`WEIGHTS`) were chosen on the "fit" articles of the SQuAD calibration set
-and the "tune" half of the real-document questions (bench/reading.py prints the figures
-on the other halves). The span shown is the definition's, else the reader's best span
+The weights (`WEIGHTS`) were chosen by a grid search on the fit halves of the calibration
+sets of scripts/fit_gate.py (SQuAD articles in a real index, the corpus question set, the
+real-document "tune" half), each set counting the same; docs/reading.md gives the
+figures on the other halves. The span shown is the definition's, else the reader's best span
 inside the sentence, else the sentence itself. Without a reader with a span head the
 span signal is 0 and the others decide.
 """
@@ -31,7 +32,7 @@ from .text import content_words
 from .types import AnswerSpan, Hit, Reading
 from .verify import _units, question_weights, weighted_coverage
 
-WEIGHTS = {"lexical": 1.0, "span": 1.0, "definition": 1.0, "similarity": 0.2}
+WEIGHTS = {"lexical": 3.0, "span": 2.0, "definition": 1.0, "similarity": 1.0}
 SPAN_TEMPERATURE = 1.0  # of the softmax over span scores (start + end logits)
 
 
