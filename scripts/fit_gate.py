@@ -140,7 +140,22 @@ def load_rows(data: Path, recompute: bool) -> list[dict]:
 
     with (data / "evidence.pkl").open("rb") as f:
         gathered = pickle.load(f)
-    return [{**record, "features": features(ev)} for record, ev in gathered if ev.readings is not None]
+    return [{**record, "features": features(relocated(ev))} for record, ev in gathered if ev.readings is not None]
+
+
+def relocated(ev):
+    """The evidence with the answer located again by today's rag/answer_locate.py."""
+    from dataclasses import replace
+
+    from rag.answer_locate import locate
+    from rag.verify import extract
+
+    located = locate(ev.question, ev.pool, ev.readings, ev.idf)
+    if located is None:
+        return replace(ev, located=None)
+    holder = next(h for h in ev.pool if h.chunk_id == located.chunk_id)
+    hits = (holder, *(h for h in ev.hits if h.chunk_id != located.chunk_id))
+    return replace(ev, hits=hits, located=located, quotes=extract(ev.question, hits, idf=ev.idf, located=located))
 
 
 def fit(data: Path, out: Path | None, recompute: bool = False) -> None:
