@@ -1,7 +1,7 @@
 """Reading the passages: today's word-overlap sentence against the answer locator, on
 held-out SQuAD 2.0 paragraphs cut into chunks the way `rag ingest` cuts them.
 
-    python bench/reading.py [--questions 600] [--split check] [--seed 27]
+    python bench/reading.py [--questions 600] [--split check] [--seed 27] [--latency 40]
 
 Data: the calibration set of scripts/make_calibration.py (built from
 ../shared/data/squad2-dev when missing; nobody here wrote it): only the 9 articles the
@@ -136,11 +136,36 @@ def refusals(items: list[dict]) -> dict[str, tuple[float, float]]:
     return out
 
 
+def ask_latency(questions: int) -> tuple[float, float]:
+    """p50 ms of an extractive `ask` over the corpus question set with and without locating
+    the answer, in one run on one index of the sample corpus."""
+    import tempfile
+
+    from rag import Index, ingest
+    from rag.config import Settings
+
+    items = [json.loads(line) for line in (ROOT / "bench" / "corpus_questions.jsonl").read_text().splitlines() if line]
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Settings(index_dir=Path(tmp) / "index", strategy="extractive")
+        ingest([ROOT / "corpus"], settings=base)
+        medians = []
+        for locate in (False, True):
+            index = Index.open(settings=Settings(index_dir=base.index_dir, strategy="extractive", locate=locate))
+            index.load_models(generator=False)
+            index.ask("warm up")
+            took = sorted(index.ask(i["question"]).timings_ms["total"] for i in items[:questions])
+            medians.append(took[len(took) // 2])
+            index.close()
+    return medians[0], medians[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--questions", type=int, default=600, help="seeded sample size (0: all)")
     parser.add_argument("--split", choices=("fit", "check"), default="check")
     parser.add_argument("--seed", type=int, default=27)
+    parser.add_argument("--latency", type=int, default=40, metavar="N",
+                        help="also time `ask` with and without locating on N corpus questions (0: skip)")
     args = parser.parse_args()
     if not SQUAD.is_file():
         sys.exit(f"needs {SQUAD} (the team's shared data)")
@@ -158,6 +183,10 @@ def main() -> None:
         print(f"{name:<28} {fa:>14.3f} {fr:>15.3f}")
     print(f"\nreading 5 passages with the span head: p50 {took[len(took) // 2]:.0f} ms, "
           f"p95 {took[int(0.95 * (len(took) - 1))]:.0f} ms")
+    if args.latency:
+        off, on = ask_latency(args.latency)
+        print(f"rag ask --extractive on the sample corpus, p50 of {args.latency} questions: {off:.0f} ms without "
+              f"locating, {on:.0f} ms with it: +{on - off:.0f} ms (target: at most +400 ms on a quiet machine)")
 
 
 if __name__ == "__main__":

@@ -237,6 +237,9 @@ def refusal(answer: "Answer") -> str:
     if reason == "not_answered" and answer.reader is not None:
         return (f"The reader found no passage that answers it (its best score, {answer.reader.score:.2f}, is under "
                 f"its threshold of {answer.reader.threshold:.2f}).")
+    if reason == "weak_evidence" and answer.gate is not None:
+        return (f"The closest passages do not bear out an answer (the answer gate gives them {answer.gate.probability:.2f}, "
+                f"under its threshold of {answer.gate.threshold:.2f}; --gate off uses the separate checks instead).")
     if reason == "model_refused":
         return "The model read the sources below and found no answer in them."
     if reason == "no_hits":
