@@ -30,7 +30,7 @@ from . import definitions
 from .answer_kind import expected
 from .text import content_words
 from .types import AnswerSpan, Hit, Reading
-from .verify import _units, question_weights, weighted_coverage
+from .verify import ANAPHOR, FOLLOW_WORDS, _adjacent, _units, question_weights, weighted_coverage
 
 WEIGHTS = {"lexical": 3.0, "span": 2.0, "definition": 1.0, "similarity": 1.0}
 SPAN_TEMPERATURE = 1.0  # of the softmax over span scores (start + end logits)
@@ -111,7 +111,7 @@ def to_span(question: str, passages: Sequence[Hit], best: Candidate, weights: Ma
         start, end, how = defined.start, defined.end, defined.how
     elif best.best_span is not None:
         start, end, how = best.best_span[0], best.best_span[1], "reader"
-    a, b = best.start, best.end
+    a, b = widened(hit, best.start, best.end)
     if defined:
         a, b = min(a, defined.sentence_start), max(b, defined.sentence_end)
     text = hit.text[start:end].strip(" ,;:")
@@ -122,6 +122,22 @@ def to_span(question: str, passages: Sequence[Hit], best: Candidate, weights: Ma
         start=hit.start + start, end=hit.start + start + len(text or hit.text[a:b]),
         score=round(best.score(weights), 4), sentence=" ".join(hit.text[a:b].split()),
         sentence_start=hit.start + a, sentence_end=hit.start + b, chunk_id=hit.chunk_id, how=how)
+
+
+def widened(hit: Hit, start: int, end: int) -> tuple[int, int]:
+    """The located sentence with the one before it when it leans on it ("It computes..."),
+    and the one after it while both stay short: the rule the extractive answer quotes by
+    (rag/verify.py), so "the sentence (or two)" that hold the answer."""
+    units = _units(hit)
+    i = next((k for k, u in enumerate(units) if u.start == start), None)
+    if i is None:
+        return start, end
+    if i and ANAPHOR.match(hit.text[start:end]) and _adjacent(hit, units[i - 1], units[i]):
+        start = units[i - 1].start
+    if i + 1 < len(units) and _adjacent(hit, units[i], units[i + 1]) and len(
+            hit.text[start:units[i + 1].end].split()) <= FOLLOW_WORDS:
+        end = units[i + 1].end
+    return start, end
 
 
 def holds(span: AnswerSpan, text: str) -> bool:

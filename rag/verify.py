@@ -159,7 +159,7 @@ class Extract:
 
 # A sentence opening with one of these leans on the one before it ("It computes exact
 # attention..." after "FlashAttention, ..."): the quote then starts a sentence earlier.
-_ANAPHOR = re.compile(r"^(it|its|this|these|they|their|that|those|such|he|she|his|her|the (method|technique|model|paper|approach))\b", re.I)
+ANAPHOR = re.compile(r"^(it|its|this|these|they|their|that|those|such|he|she|his|her|the (method|technique|model|paper|approach))\b", re.I)
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -221,7 +221,7 @@ def _by_coverage(
             if len(span.words) < 3:
                 continue
             score = weighted_coverage(wanted, span.words)
-            if i and _ANAPHOR.match(hit.text[span.start:span.end]) and _adjacent(hit, base[i - 1], span):
+            if i and ANAPHOR.match(hit.text[span.start:span.end]) and _adjacent(hit, base[i - 1], span):
                 span = _Span(base[i - 1].start, span.end, span.words | base[i - 1].words)
             if (i + 1 < len(base) and _adjacent(hit, span, base[i + 1])
                     and _words(hit.text[span.start:base[i + 1].end]) <= FOLLOW_WORDS):
