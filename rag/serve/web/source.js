@@ -105,7 +105,6 @@ const sourceView = (() => {
       el("img", { src: imageUrl, alt: "page " + t.page + " of " + t.source, width: boxes.width, height: boxes.height }));
     const layer = (spanBoxes, cls, testid) => spanBoxes.boxes.map((b) => el("div", {
       class: cls, "data-testid": testid, "data-box": b.join(","),
-      style: null,
     }));
     const place = (node, b) => {
       node.style.left = (100 * b[0] / boxes.width) + "%";
@@ -118,6 +117,8 @@ const sourceView = (() => {
     quoteBoxes.forEach((n, i) => frame.append(place(n, boxes.spans[0].boxes[i])));
     if (boxes.spans[1]) layer(boxes.spans[1], "box span-box", "span-box").forEach((n, i) => frame.append(place(n, boxes.spans[1].boxes[i])));
     frame.dataset.matched = boxes.spans[0].matched;
+    frame.dataset.width = boxes.width; // the image's own pixels, which the boxes are in
+    frame.dataset.height = boxes.height;
     document.getElementById("pdf-view").replaceChildren(frame);
     if (boxes.spans[0].matched < 1) note("Boxed " + Math.round(100 * boxes.spans[0].matched) + "% of the quote's characters on the page image.");
     if (quoteBoxes.length) quoteBoxes[0].scrollIntoView({ block: "center" });
