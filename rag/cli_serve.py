@@ -53,21 +53,25 @@ def register(app: typer.Typer, run: Callable[..., None]) -> None:
     app.command("mcp", cls=Command)(mcp)
 
 
-def _follower(flags: AnswerFlags, watch: Sequence[Path] = ()) -> "IndexFollower":
+def _follower(flags: AnswerFlags, watch: Sequence[Path] = (), empty_ok: bool = False) -> "IndexFollower":
     from . import cli_render as show
     from .serve.follower import IndexFollower
+    from .stores import backend_for
 
     settings = flags.settings()
-    if watch:
-        from .stores import backend_for
-
+    missing = not backend_for(settings).exists()
+    if watch and missing:
         # The follower needs an index to open, so a missing one is built from the folders
         # now; the watcher's own first sync then finds them up to date (a walk and hashes).
-        if not backend_for(settings).exists():
-            from .ingestion import ingest
+        from .ingestion import ingest
 
-            show.err.print("[dim]no index yet: ingesting the watched folders first...[/dim]")
-            ingest(watch, settings=settings)
+        show.err.print("[dim]no index yet: ingesting the watched folders first...[/dim]")
+        ingest(watch, settings=settings)
+    elif missing and empty_ok:  # the web page ingests the first folder
+        from .serve.jobs import create_empty
+
+        where = create_empty(settings)
+        show.err.print(f"rag serve: no index at {where}: created an empty one; ingest a folder from the web page")
     show.err.print("[dim]loading the index and its models...[/dim]")
     return IndexFollower(settings, load_generator=settings.strategy != "extractive")
 
@@ -111,7 +115,7 @@ def serve(
         from .serve.app import create_app
         from .serve.server import run
 
-        follower = _follower(flags, watch)
+        follower = _follower(flags, watch, empty_ok=not read_only)
         app = create_app(follower, options, _watchers(watch, poll, follower))
 
         def listening(url: str) -> None:

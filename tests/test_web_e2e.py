@@ -301,3 +301,37 @@ def test_keyboard_read_only_and_a_phone_width_window(fake_site: str, driver: Any
         assert not driver.find_elements(*by("remove"))  # nor remove
     finally:
         set_viewport(driver, 1200, 820)
+
+
+def test_the_answer_span_is_emphasised_inside_its_quote(fake_site: str, driver: Any):
+    """An answer with `answer_span` (the located answer, when the server gives one): the
+    span is emphasised within the highlighted quote. Stored as a past turn, so the page
+    renders it from localStorage as it does after a reload."""
+    from fakes import TEXTS
+
+    text = TEXTS["cats.md"]
+    quote = "Cats eat fish and chicken twice a day."
+    start = text.index(quote)
+    span = {"text": "fish and chicken", "source": "cats.md", "page": None, "score": 0.9,
+            "start": start + quote.index("fish"), "end": start + quote.index("fish") + len("fish and chicken")}
+    q = {"id": 1, "source": "cats.md", "page": None, "start": start, "end": start + len(quote), "text": quote,
+         "support": 1.0}
+    answer = {"question": "What do cats eat?", "answer": "Cats eat fish and chicken [1].", "answerable": True,
+              "citations": [{"id": 1, "source": "cats.md", "page": None, "quote": q}], "sources": [], "hits": [],
+              "sentences": [{"text": "Cats eat fish and chicken [1].", "citations": [1], "supported": True,
+                             "quotes": [q]}], "answer_span": span}
+    conversation = [{"id": "c1", "title": "cats", "created": 0, "turns": [{"question": "What do cats eat?",
+                                                                          "answer": answer}]}]
+    driver.get(fake_site + "/")
+    driver.execute_script("localStorage.setItem('rag.conversations', arguments[0]);"
+                          "localStorage.setItem('rag.conversation', 'c1')", json.dumps(conversation))
+    driver.get(fake_site + "/")
+    wait(driver, lambda d: d.find_elements(*by("citation")))[0].click()
+    assert highlight_text(driver) == quote
+    assert driver.find_element(*by("answer-span")).get_attribute("textContent") == "fish and chicken"
+    del answer["answer_span"]  # an answer without one (a server before the reading issue) renders as before
+    conversation[0]["turns"][0]["answer"] = answer
+    driver.execute_script("localStorage.setItem('rag.conversations', arguments[0])", json.dumps(conversation))
+    driver.get(fake_site + "/")
+    wait(driver, lambda d: d.find_elements(*by("citation")))[0].click()
+    assert highlight_text(driver) == quote and not driver.find_elements(*by("answer-span"))

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..config import Settings
 from ..errors import ConfigError, RagError
 from ..identity import on_disk
-from ..ingestion import WRITER_WAIT, ingest
+from ..ingestion import WRITER_WAIT, chunking_of, ingest
 from ..inventory import remove
 from ..types import IngestReport, Progress
 from .follower import IndexFollower
@@ -42,6 +43,27 @@ def within(path: str, roots: Sequence[str]) -> Path:
             return resolved
     allowed = ", ".join(roots) if roots else "none (start rag serve with --allow-root DIR)"
     raise ConfigError(f"{path} is not under a folder this server may ingest from; allowed: {allowed}")
+
+
+def create_empty(settings: Settings) -> str:
+    """Commit an index with no files (the settings' embedder and chunking), so that a
+    server can start before anything is ingested and the page can ingest the first
+    folder; returns where it is.
+
+    Raises:
+        RagError: the embedder cannot be loaded, or another writer holds the index.
+    """
+    from ..embedders import make_embedder
+    from ..manifest import EmbedderInfo, new_manifest
+    from ..stores import backend_for, transaction
+
+    embedder = make_embedder(settings)
+    backend = backend_for(settings)
+    with transaction(backend) as tx:
+        tx.begin(new_manifest(EmbedderInfo(embedder.name, embedder.dim, embedder.max_tokens), chunking_of(settings)),
+                 fresh=True)
+        tx.commit()
+    return backend.location
 
 
 @dataclass

@@ -13,6 +13,7 @@ const library = (() => {
     document.getElementById("writes").hidden = jobs.read_only;
     const roots = jobs.allow_roots.length ? "Allowed folders: " + jobs.allow_roots.join(", ") : "No folder is allowed (start rag serve with --allow-root DIR).";
     document.getElementById("roots").textContent = roots;
+    status(files.files.length + " files · " + files.chunks + " chunks");
     const running = jobs.jobs.find((j) => j.state === "queued" || j.state === "running");
     if (running && !polling) follow(running.id);
   }
