@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -51,17 +52,17 @@ def api_ttft(url: str, question: str) -> float:
     return first
 
 
-def page_ttft(driver: object, url: str, question: str) -> float:
+def page_ttft(driver: Any, url: str, question: str) -> float:
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.get(url + "/")  # type: ignore[attr-defined]
-    driver.execute_script("localStorage.clear()")  # type: ignore[attr-defined]
-    driver.get(url + "/")  # type: ignore[attr-defined]
-    driver.find_element("css selector", '[data-testid="question"]').send_keys(question, Keys.ENTER)  # type: ignore[attr-defined]
+    driver.get(url + "/")
+    driver.execute_script("localStorage.clear()")
+    driver.get(url + "/")
+    driver.find_element("css selector", '[data-testid="question"]').send_keys(question, Keys.ENTER)
     done = '[data-testid="answer"]:not(.draft)'
     WebDriverWait(driver, 600, poll_frequency=0.2).until(lambda d: d.find_elements("css selector", done))
-    node = driver.find_element("css selector", '[data-testid="answer"]')  # type: ignore[attr-defined]
+    node = driver.find_element("css selector", '[data-testid="answer"]')
     value = node.get_attribute("data-ttft-ms")
     if not value:
         sys.exit("the page drew no token before the answer")

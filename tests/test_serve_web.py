@@ -142,6 +142,8 @@ def test_within_follows_symlinks_and_names_the_roots(tmp_path: Path):
             within(str(bad), [str(root)])
     with pytest.raises(ConfigError, match="--allow-root"):
         within(str(root), [])
+    with pytest.raises(ConfigError, match="--allow-root .*not a folder"):
+        ServeOptions(allow_roots=(str(tmp_path / "missing"),)).check()
 
 
 def test_ingest_with_progress_lists_failures_then_remove(tmp_path: Path, docs: Path):
@@ -173,7 +175,8 @@ def test_ingest_with_progress_lists_failures_then_remove(tmp_path: Path, docs: P
 
 def test_read_only_refuses_every_write(tmp_path: Path, docs: Path):
     with running(create_app(follower_for(tmp_path), ServeOptions(read_only=True, allow_roots=(str(tmp_path),)))) as url:
-        for path, body in (("/v1/ingest", {"path": str(docs)}), ("/v1/sync", None), ("/v1/remove", {"source": "cats.md"})):
+        writes = (("/v1/ingest", {"path": str(docs)}), ("/v1/sync", None), ("/v1/remove", {"source": "cats.md"}))
+        for path, body in writes:
             r = httpx.post(url + path, json=body)
             assert r.status_code == 403 and "read-only" in r.json()["error"]["message"], path
         assert httpx.get(f"{url}/v1/ingest").json()["read_only"] is True

@@ -258,7 +258,8 @@ def test_ingest_from_the_page_lists_the_failed_file_and_runs_no_document_markup(
     assert "<script>window.__pwned" in page  # shown as text
     time.sleep(0.5)
     assert driver.execute_script("return window.__pwned") is None
-    assert driver.execute_script("return document.querySelectorAll('img[src=\"x\"], main script, aside script').length") == 0
+    planted = "return document.querySelectorAll('img[src=\"x\"], main script, aside script').length"
+    assert driver.execute_script(planted) == 0
     logs = json.dumps(driver.get_log("browser"))
     assert "Content Security Policy" not in logs, logs  # nothing even tried to run
 
