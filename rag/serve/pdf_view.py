@@ -11,7 +11,8 @@ case-folded, no white space, no hyphens), the quote's run is looked up in PDFium
 each of its characters brings back the PDFium index it came from. Where the quote
 occurs more than once the occurrence nearest its place in the stored text wins; where
 it does not occur whole (a reading order that differs between the two), the longest
-shared runs are used (difflib), and `matched` says how much of the quote they cover.
+shared runs are used (difflib, in any order), and `matched` says how much of the quote
+they cover.
 
 Pixels come from PDFium's own page-to-device transform with the render's size and
 rotation, so page boxes inherited from the page tree and /Rotate are handled as the
@@ -94,10 +95,27 @@ def match(stored: str, start: int, end: int, page: Visible) -> tuple[list[int], 
         spot = before / total * len(page.text)
         at = min(found, key=lambda f: abs(f - spot))
         return sorted(set(page.origin[at:at + len(quote.text)])), 1.0
-    blocks = difflib.SequenceMatcher(None, quote.text, page.text, autojunk=False).get_matching_blocks()
-    runs = [b for b in blocks if b.size >= MIN_RUN]
+    runs = _shared_runs(quote.text, page.text)
     indices = {page.origin[j] for b in runs for j in range(b.b, b.b + b.size)}
     return sorted(indices), sum(b.size for b in runs) / len(quote.text)
+
+
+def _shared_runs(quote: str, page: str) -> list[Any]:
+    """The longest run the quote shares with the page, then the longest in each part of
+    the quote left on either side, and so on (MIN_RUN characters at least): unlike
+    difflib's matching blocks, the runs may come in another order on the page."""
+    matcher = difflib.SequenceMatcher(None, quote, page, autojunk=False)
+    pending, found = [(0, len(quote))], []
+    while pending:
+        lo, hi = pending.pop()
+        if hi - lo < MIN_RUN:
+            continue
+        run = matcher.find_longest_match(lo, hi, 0, len(page))
+        if run.size < MIN_RUN:
+            continue
+        found.append(run)
+        pending += [(lo, run.a), (run.a + run.size, hi)]
+    return found
 
 
 def _occurrences(text: str, part: str) -> list[int]:
