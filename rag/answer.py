@@ -20,22 +20,27 @@ import re
 from dataclasses import replace
 from typing import Sequence
 
+from . import answer_checks as checks
+from .answer_locate import holds, is_fact_question
 from .citations import cited_numbers, citations_for, is_refusal, strip_citations
 from .config import Settings
 from .prompt import NOT_FOUND, messages
 from .text import content_words, sentence_spans, support
-from .types import Answer, Hit, ReaderVerdict, Sentence
+from .types import Answer, AnswerSpan, GateScore, Hit, Quote, ReaderVerdict, Sentence
 from .verify import SUPPORT_THRESHOLD, Extract, render, verify
 
 # Why `ask` declines to answer, in the order abstain_reason checks them; "not_stated": no
 # passage holds an answer of the kind asked for (a number, a year, a name: rag/answer_kind.py);
 # "not_answered": the reader read the passages and none answers; "model_refused": the LLM
-# read the sources and said they lack the answer.
-ABSTAIN_REASONS = ("no_hits", "missing_terms", "far", "not_covered", "not_stated", "not_answered", "model_refused")
+# read the sources and said they lack the answer; "weak_evidence": the answer gate's
+# calibrated score (rag/answer_gate.py) is under its threshold.
+ABSTAIN_REASONS = ("no_hits", "missing_terms", "far", "not_covered", "not_stated", "not_answered", "model_refused",
+                   "weak_evidence")
 
 
 def abstain_reason(
-    hits: Sequence[Hit], quotes: Extract, settings: Settings, reader: ReaderVerdict | None = None
+    hits: Sequence[Hit], quotes: Extract, settings: Settings, reader: ReaderVerdict | None = None,
+    located: AnswerSpan | None = None, gate: GateScore | None = None,
 ) -> str:
     """Why the documents cannot answer, or "" when they may: nothing was retrieved, a name
     or number of the question is in no source (asked about Mistral, the sources speak of
@@ -49,9 +54,18 @@ def abstain_reason(
         return _read_reason(quotes, settings, reader)
     if settings.check_terms and quotes.missing:
         return "missing_terms"
-    if max(h.similarity or 0.0 for h in hits) < settings.min_score:
+    if gate is not None:  # one calibrated score replaces the floor and the coverage threshold
+        if settings.check_answer_kind and not quotes.stated:
+            return "not_stated"
+        if gate.probability < gate.threshold:
+            return "weak_evidence"
+        return "" if quotes.sentences else "not_covered"
+    defined = located is not None and located.how in ("expansion", "definition")
+    # A passage that defines the term asked about is evidence no cosine floor can veto:
+    # "reinforcement learning from human feedback (RLHF)" is far from "What does RLHF stand for?"
+    if not defined and max(h.similarity or 0.0 for h in hits) < settings.min_score:
         return "far"
-    if quotes.coverage < settings.min_coverage or not quotes.sentences:
+    if not quotes.sentences or (not defined and quotes.coverage < settings.min_coverage):
         return "not_covered"
     if settings.check_answer_kind and not quotes.stated:
         return "not_stated"
@@ -93,7 +107,7 @@ def quoted(question: str, hits: Sequence[Hit], quotes: Extract, models: dict[str
 
 def generated(
     question: str, text: str, sources: Sequence[Hit], hits: Sequence[Hit], quotes: Extract,
-    models: dict[str, str], settings: Settings,
+    models: dict[str, str], settings: Settings, located: AnswerSpan | None = None,
 ) -> Answer:
     """The answer to give once the LLM wrote `text` from the prompt's `sources`.
 
@@ -117,6 +131,10 @@ def generated(
     whole = settings.show_unsupported or not kept
     shown, said = (text, checked) if whole else (supported_text(body, checked), kept)
     strategy, everything = "llm", checked
+    lead = _leading_quote(question, kept, located, sources) if not whole else None
+    if lead is not None:  # a fact question whose answer does not carry the located span
+        shown, said, everything, strategy = (f"{render([lead])} {shown}", (lead, *said), (lead, *checked),
+                                             "llm+quote")
     if settings.strategy == "grounded":
         grounded = add_source_passages(shown, checked, quotes, hits, sources)
         if grounded is not None:
@@ -124,6 +142,23 @@ def generated(
             said = (*said, *everything[len(checked):])
     return Answer(text=shown, answerable=True, citations=citations_for(shown, said, sources),
                   sentences=everything, strategy=strategy, **common)
+
+
+def _leading_quote(
+    question: str, kept: Sequence[Sentence], located: AnswerSpan | None, sources: Sequence[Hit]
+) -> Sentence | None:
+    """The located sentence, cited, to lead an answer to a fact question (a term, a name,
+    a number, a meaning: rag/answer_kind.py, rag/definitions.py) whose first kept sentence
+    does not carry the located span; None when it does, or nothing was located."""
+    if located is None or not kept or not is_fact_question(question) or holds(located, kept[0].text):
+        return None
+    n = next((i for i, h in enumerate(sources, start=1) if h.chunk_id == located.chunk_id), 0)
+    if not n:
+        return None
+    hit = sources[n - 1]
+    quote = Quote(n, hit.source, hit.page, located.sentence_start, located.sentence_end,
+                  hit.text[located.sentence_start - hit.start:located.sentence_end - hit.start])
+    return Sentence(located.sentence, (n,), True, (quote,))
 
 
 # Marks of the prompt copied into an answer: the user message's labels ("Question:",
@@ -170,13 +205,23 @@ def checked_sentences(question: str, text: str, sources: Sequence[Hit]) -> tuple
     spans = [(a, b) for a, b in sentence_spans(text) if content_words(strip_citations(text[a:b]))]
     copied = [m.span() for m in _COPIED.finditer(text)]
     out = []
+    said = [s.text for s in verified]
     for i, s in enumerate(verified):
         a, b = spans[i] if len(spans) == len(verified) else (0, 0)
         inside = any(a < end and b > start for start, end in copied)
         reason = ("echo" if inside or is_echo(s.text) else "question" if restates(question, s.text)
                   else "" if s.supported else s.reason or "unsupported")
+        reason = reason or _misread(s, said[i + 1:], [x.text for x in out if x.supported])
         out.append(replace(s, supported=not reason, reason=reason))
     return tuple(out)
+
+
+def _misread(sentence: Sentence, following: Sequence[str], kept: Sequence[str]) -> str:
+    """Why a sentence its sources share words with still says something they do not
+    (rag/answer_checks.py), or ""."""
+    return (checks.repeated_words(sentence.text) or checks.announces(sentence.text, following)
+            or checks.repeats(sentence.text, kept)
+            or next((r for q in sentence.quotes if (r := checks.misrelates(sentence.text, q.text))), ""))
 
 
 _COPIED = re.compile(r"(?:\bsource\s+\d+\s*\([^)\n]*\)\s*:\s*)?<<<.*?(?:>>>|\Z)", re.I | re.S)

@@ -19,7 +19,7 @@ from .cli_options import (  # noqa: F401  (the EXIT_* codes are part of rag.cli'
     Workers,
     grouped, settings_from,
 )
-from .cli_options import NoReader, Reader, Rerank
+from .cli_options import Gate, NoReader, Reader, Rerank
 
 app = typer.Typer(
     help="Local retrieval-augmented generation: ingest documents, search them, ask questions with cited answers.",
@@ -267,6 +267,7 @@ def eval_command(
     reader: Reader = None,
     no_reader: NoReader = False,
     rerank: Rerank = None,
+    gate: Gate = None,
     quiet: Quiet = False,
     as_json: Json = False,
     verbose: Verbose = False,
@@ -274,7 +275,7 @@ def eval_command(
     """Measure retrieval or answers.
 
     On a BEIR-format FOLDER: nDCG@10, recall@10/100, MRR@10 and latency. With --qa FILE:
-    accuracy, citation precision, abstention precision/recall and latency of the answers.
+    accuracy, false answers and refusals, citation precision, how well the answer was located, latency.
     """
 
     def body() -> None:
@@ -283,7 +284,7 @@ def eval_command(
         from .index import Index
 
         generation = {"llm": llm, "base_url": base_url, "llm_model": llm_model, "reader": reader,
-                      "no_reader": no_reader, "rerank": rerank}
+                      "no_reader": no_reader, "rerank": rerank, "gate": gate}
         if qa is not None:
             settings = settings_from(
                 embed_model=embed_model, mode=mode, index_dir=index_dir, model=model, context_tokens=context_tokens,

@@ -90,6 +90,10 @@ Reader = Annotated[Optional[str], typer.Option(
     "packaged one), an ONNX export folder, a CrossEncoder or a question-answering model folder (env RAG_READER; "
     "default off).")]
 NoReader = Annotated[bool, typer.Option("--no-reader", help="No reader, whatever RAG_READER or rag.toml say.")]
+Gate = Annotated[Optional[str], typer.Option(
+    "--gate", metavar="default|off|PATH",
+    help="Decide whether the passages answer with the calibrated answer gate (default), another gate file, or "
+    "off: the separate --min-score and --min-coverage checks (env RAG_GATE; default default).")]
 Rerank = Annotated[Optional[bool], typer.Option(
     "--rerank/--no-rerank", help="Order the top hits by the reader's score, best first (needs a reader; "
     "env RAG_RERANK; default no).")]
@@ -166,6 +170,8 @@ def settings_from(extractive: bool = False, no_reader: bool = False, **flags: An
         overrides["strategy"] = "extractive"
     if no_reader:
         overrides["reader"] = ""
+    if overrides.get("gate") == "off":
+        overrides["gate"] = ""
     return Settings.load(overrides)
 
 
@@ -206,6 +212,7 @@ class AnswerFlags:
     show_unsupported: ShowUnsupported = None
     reader: Reader = None
     no_reader: NoReader = False
+    gate: Gate = None
     rerank: Rerank = None
     mode: Mode = None
     where: Where = field(default_factory=list)

@@ -250,7 +250,10 @@ def _mark(s: "Any") -> str:
     if s.supported:
         return f"[green]supported[/green] by {cites}"
     why = {"echo": "it copies the prompt, not the sources", "question": "it asks or repeats the question",
-           "mismatch": f"{cites or 'the source'} gives a different name or number"}.get(
+           "mismatch": f"{cites or 'the source'} gives a different name or number",
+           "repetition": "it repeats words", "announces": "it announces what it does not give",
+           "repeat": "it says again what an earlier sentence said",
+           "relation": f"{cites or 'the source'} relates these words otherwise"}.get(
         s.reason, f"{cites} {'does' if len(s.citations) == 1 else 'do'} not say this" if s.citations
         else "no source says this")
     return f"[red]NOT SUPPORTED[/red] ({why})"
@@ -302,13 +305,28 @@ def sources(answer: "Answer", to: Console = out, mode: str = "hybrid") -> None:
                  f"{escape(snippet(hit.text, 110))}")
         quote = quotes.get(n)
         if quote is not None:
-            to.print(f"      [italic]\u201c{escape(snippet(quote.text, 240))}\u201d[/italic] "
+            to.print(f"      [italic]\u201c{emphasised(quote, answer.answer_span)}\u201d[/italic] "
                      f"[dim](characters {quote.start}-{quote.end} of the page text)[/dim]")
     for c in answer.citations:
         if not c.valid:
             to.print(f"  [{c.id}] [red]cited, but there is no source {c.id}[/red]")
     if not answer.citations and answer.answerable:
         err.print("[yellow]note:[/yellow] the answer cites no source")
+
+
+def emphasised(quote: "Any", span: "Any", width: int = 240) -> str:
+    """The quote as markup, the located answer span in bold when it lies inside it."""
+    inside = (span is not None and span.source == quote.source and span.page == quote.page
+              and quote.start <= span.start and span.end <= quote.end)
+    if not inside:
+        return escape(snippet(quote.text, width))
+    a, b = span.start - quote.start, span.end - quote.start
+    before, middle, after = (" ".join(t.split()) for t in (quote.text[:a], quote.text[a:b], quote.text[b:]))
+    room = max(0, width - len(before) - len(middle))
+    after = after if len(after) <= room else after[: max(0, room - 1)] + "…"
+    gap = lambda t, left: (" " if t and (quote.text[a - 1:a].isspace() if left else quote.text[b:b + 1].isspace()) else "")
+    return (f"{escape(before)}{gap(before, True)}[bold underline]{escape(middle)}[/bold underline]"
+            f"{gap(after, False)}{escape(after)}")
 
 
 def chat_cites(answer: "Answer") -> None:

@@ -121,6 +121,20 @@ class Settings:
     reader_threshold: float | None = None
     # Order the hits the reader read by its score, best first (search, ask, eval).
     rerank: bool = False
+    # Locate the answer (rag/answer_locate.py): read the candidate passages (the hits plus
+    # the dense and lexical top 5) with a reader's span head (the `reader`'s when it has
+    # one, else the packaged reader's) and pick the sentence and span that answer. Off:
+    # word overlap alone picks the sentence, as before. RAG_LOCATE=0 turns it off.
+    locate: bool = True
+    # The answer gate (rag/answer_gate.py): "default" the one fitted on the calibration
+    # questions (rag/models/gate.json), a path to another, or "" for the separate checks
+    # (similarity floor, coverage, the reader's threshold) used before it. It needs the
+    # span head's signals, so it is off when `locate` is.
+    gate: str = "default"
+    # For a fact question (what a term is or stands for, a number, a year, a name), give the
+    # LLM the located sentence alone as its first source, the other hits after it
+    # (rag/answer_locate.py `focused`). Chosen by bench/answer_strategies.py: see docs/reading.md.
+    focus: bool = True
     # From this many chunks a new index searches approximately (IVF) instead of exactly,
     # and its vectors are kept as float32 or float16; both are recorded in the manifest
     # when an index is created and kept by later ingests (rag/stores/vector_index.py).

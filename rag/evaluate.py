@@ -15,6 +15,7 @@ import math
 import re
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -178,7 +179,9 @@ def load_qa(path: Path) -> list[dict[str, Any]]:
 
 
 def score_answers(items: list[dict[str, Any]], answers: list[Any], strategy: str) -> dict[str, Any]:
-    """Answer accuracy, citation precision, abstention precision/recall and latency."""
+    """Answer accuracy, citation precision, abstention precision/recall, the false-answer
+    and false-refusal rates, how well the located answer reads (`reading`), the refusals
+    by reason and latency."""
     correct = answerable = cited = cited_right = abstained = abstained_right = unanswerable = 0
     latencies = []
     for item, answer in zip(items, answers):
@@ -196,17 +199,56 @@ def score_answers(items: list[dict[str, Any]], answers: list[Any], strategy: str
             cited += 1
             cited_right += c.valid and c.hit.source in item.get("sources", [])
     ordered = sorted(latencies) or [0.0]
+    refused = sum(1 for item, a in zip(items, answers) if item["answerable"] and not a.answerable)
+    return {"questions": len(items), **_scores(correct, answerable, unanswerable, cited, cited_right, abstained,
+                                                abstained_right),
+            "false_answer_rate": round(1 - abstained_right / unanswerable, 4) if unanswerable else None,
+            "false_refusal_rate": round(refused / answerable, 4) if answerable else None,
+            "reading": reading_scores(items, answers),
+            "abstain_reasons": dict(Counter(a.abstain_reason for a in answers if not a.answerable)),
+            "latency_ms": {"p50": round(statistics.median(ordered), 1),
+                           "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1)},
+            "strategy": strategy}
+
+
+def reading_scores(items: list[dict[str, Any]], answers: list[Any]) -> dict[str, Any]:
+    """On the answerable questions that were answered with a located span: the share whose
+    located sentence holds a gold answer, and the span's SQuAD F1 against the gold answers."""
+    located = [(item, a.answer_span) for item, a in zip(items, answers)
+               if item["answerable"] and a.answerable and a.answer_span is not None and item.get("answers")]
+    if not located:
+        return {"located": 0, "answer_sentence_accuracy": None, "span_f1": None}
+    held = sum(any(_norm(g) in _norm(span.sentence) for g in item["answers"]) for item, span in located)
+    f1 = sum(max(token_f1(span.text, g) for g in item["answers"]) for item, span in located)
+    return {"located": len(located), "answer_sentence_accuracy": round(held / len(located), 4),
+            "span_f1": round(f1 / len(located), 4)}
+
+
+def token_f1(predicted: str, gold: str) -> float:
+    """SQuAD's F1: the harmonic mean of token precision and recall, after lowercasing and
+    dropping punctuation and articles."""
+    p, g = _squad_words(predicted), _squad_words(gold)
+    common = sum((Counter(p) & Counter(g)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _squad_words(text: str) -> list[str]:
+    text = re.sub(r"[^\w\s]", " ", text.lower())
+    return [w for w in text.split() if w not in ("a", "an", "the")]
+
+
+def _scores(correct: int, answerable: int, unanswerable: int, cited: int, cited_right: int, abstained: int,
+            abstained_right: int) -> dict[str, Any]:
     return {
-        "questions": len(items),
         "answerable": answerable,
         "unanswerable": unanswerable,
         "accuracy": round(correct / answerable, 4) if answerable else None,
         "citation_precision": round(cited_right / cited, 4) if cited else None,
         "abstention_precision": round(abstained_right / abstained, 4) if abstained else None,
         "abstention_recall": round(abstained_right / unanswerable, 4) if unanswerable else None,
-        "latency_ms": {"p50": round(statistics.median(ordered), 1),
-                       "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1)},
-        "strategy": strategy,
     }
 
 
@@ -274,4 +316,6 @@ def evaluate_qa(
         if progress:
             progress(Progress("query", n, len(items)))
     scores = score_answers(items, answers, "extractive" if extractive else index.settings.strategy)
-    return {**scores, "reader": reader_name(index), "rerank": bool(index.settings.rerank and index.reader)}
+    gate = index.gate if index.span_reader is not None else None
+    return {**scores, "reader": reader_name(index), "rerank": bool(index.settings.rerank and index.reader),
+            "locate": index.span_reader is not None, "gate": gate.name if gate else None}

@@ -18,18 +18,21 @@ from typing import Callable, Sequence
 from . import answer as policy
 from .config import Settings, settings_for
 from .embedders import Embedder, make_embedder, resolve_embed_model
-from .errors import ConfigError, IndexMismatchError
+from .errors import ConfigError, IndexMismatchError, RagError
 from .generators import Generator, make_generator
 from .prompt import Prompt, build_prompt
 from .readers import Reader, make_reader, read_hits
 from .retrieve import Retriever
 from .stores import Store, backend_for
 from .text import word_forms
-from .types import Answer, Hit, ReaderVerdict, Where
+from .answer_gate import Evidence, Gate, features, load_gate
+from .answer_locate import focused, locate
+from .types import Answer, AnswerSpan, GateScore, Hit, Reading, ReaderVerdict, Where
 from .verify import extract
 
 log = logging.getLogger(__name__)
 _OFF = object()  # no reader injected: the settings say which, if any
+LOCATE_DEPTH = 5  # the top of the dense and of the lexical ranking read besides the hits
 
 
 class Index:
@@ -49,6 +52,9 @@ class Index:
         self._embedder = embedder
         self._generator = generator
         self._reader: object = _OFF if reader is None else reader
+        self._span_reader: object = _OFF
+        self._gate: object = _OFF
+        self._read_ms = 0.0
         built = store.manifest.embedder
         if embedder is not None:
             store.manifest.check_compatible(store.location, embedder.name, embedder.dim)
@@ -76,6 +82,7 @@ class Index:
         the middle of it."""
         self.embedder
         self.reader
+        self.span_reader
         if generator:
             self.generator
 
@@ -97,6 +104,26 @@ class Index:
         if self._reader is _OFF:
             self._reader = make_reader(self.settings)
         return self._reader  # type: ignore[return-value]
+
+    @property
+    def span_reader(self):  # -> OnnxReader | None
+        """The reader whose span head locates answers: the `reader`'s when it has one,
+        else the packaged reader (None with `locate` off, or when neither has a span head)."""
+        if self._span_reader is _OFF:
+            found = None
+            if self.settings.locate:
+                reader = self.reader
+                if reader is not None and getattr(reader, "has_spans", False):
+                    found = reader
+                else:
+                    try:
+                        candidate = make_reader(replace(self.settings, reader="default", reader_threshold=None))
+                    except RagError as exc:
+                        log.warning("no span reader to locate answers with (%s): word overlap picks them", exc)
+                        candidate = None
+                    found = candidate if getattr(candidate, "has_spans", False) else None
+            self._span_reader = found
+        return self._span_reader
 
     @property
     def generator(self) -> Generator:
@@ -177,25 +204,24 @@ class Index:
         extractive = extractive or self.settings.strategy == "extractive"
         t0 = time.perf_counter()
         asked = query or question  # a chat follow-up is judged by its standalone form
-        hits = self.search(asked, k, mode, where, rerank=False)
-        t_read = time.perf_counter()
-        hits, verdict = self._read(asked, hits, self.settings.rerank)  # read once: the gate and the order
+        ev = self.evidence(asked, k, mode, where)
+        hits, quotes, verdict, located = list(ev.hits), ev.quotes, ev.verdict, ev.located
         t1 = t2 = time.perf_counter()
         models = {"embedder": self.store.manifest.embedder.name, "llm": "" if extractive else self.generator.name}
         if verdict is not None:
             models["reader"] = verdict.name
-        quotes = extract(asked, hits, idf=self.idf(asked))
-        reason = policy.abstain_reason(hits, quotes, self.settings, verdict)
+        gate = self._gate_score(ev)
+        reason = policy.abstain_reason(hits, quotes, self.settings, verdict, located, gate)
         if reason:
             answer = policy.abstained(question, hits, quotes, models, reason)
         elif extractive:
             answer = policy.quoted(question, hits, quotes, models)
         else:
-            prompt = self.prompt(question, hits, history)
+            prompt = self.prompt(question, focused(question, hits, located) if self.settings.focus else hits, history)
             live = on_token if self.settings.show_unsupported else None
             text = self._generate(prompt, live, on_draft)
             t2 = time.perf_counter()
-            answer = policy.generated(question, text, prompt.sources, hits, quotes, models, self.settings)
+            answer = policy.generated(question, text, prompt.sources, hits, quotes, models, self.settings, located)
             if live:
                 if answer.strategy == "llm+quote":
                     live(answer.text[len(text):])  # the passages added after the streamed answer
@@ -204,9 +230,58 @@ class Index:
             on_token(answer.text)
         timings = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
                    "total": (time.perf_counter() - t0) * 1000}
-        if verdict is not None:
-            timings["read"] = (t1 - t_read) * 1000  # part of retrieve
-        return replace(answer, timings_ms=timings, reader=verdict)
+        if ev.readings is not None or verdict is not None:
+            timings["read"] = self._read_ms  # part of retrieve
+        return replace(answer, timings_ms=timings, reader=verdict, gate=gate,
+                       answer_span=located if answer.answerable else None)
+
+    def evidence(
+        self, question: str, k: int | None = None, mode: str | None = None, where: Where | None = None
+    ) -> Evidence:
+        """Everything `ask` decides from, gathered once: the hits, the passages read and the
+        span head's readings, the reader's verdict, the located answer, the extract."""
+        hits = self.search(question, k, mode, where, rerank=False)
+        t = time.perf_counter()
+        hits, verdict = self._read(question, hits, self.settings.rerank)  # read once: the gate and the order
+        idf = self.idf(question)
+        hits, pool, readings, located = self._locate(question, hits, where, idf)
+        self._read_ms = (time.perf_counter() - t) * 1000
+        quotes = extract(question, hits, idf=idf, located=located)
+        return Evidence(question, tuple(hits), tuple(pool), readings, verdict, located, quotes, idf)
+
+    @property
+    def gate(self) -> Gate | None:
+        """The answer gate (rag/answer_gate.py) the `gate` setting names; None when off."""
+        if self._gate is _OFF:
+            spec = self.settings.gate
+            self._gate = None if not spec else load_gate(None if spec == "default" else Path(spec))
+        return self._gate  # type: ignore[return-value]
+
+    def _gate_score(self, ev: Evidence) -> GateScore | None:
+        gate = self.gate
+        if gate is None or ev.readings is None:  # the gate was fitted on the span head's signals
+            return None
+        return GateScore(gate.probability(features(ev)), gate.threshold)
+
+    def _locate(
+        self, question: str, hits: list[Hit], where: Where | None, idf: dict[str, float]
+    ) -> tuple[list[Hit], list[Hit], tuple[Reading, ...] | None, AnswerSpan | None]:
+        """The located answer (rag/answer_locate.py) among the hits and the dense and
+        lexical top 5, and the hits with the passage that holds it first (added when
+        retrieval's fusion ranked it lower)."""
+        if not hits:
+            return hits, hits, None, None
+        spans = self.span_reader
+        pool, readings = hits, None
+        if spans is not None:
+            pool = Retriever(self.store, self.embedder, self.settings.rrf_k, self.settings.fusion).pool(
+                question, hits, LOCATE_DEPTH, where)
+            readings = tuple(spans.read_spans(question, [h.text for h in pool]))
+        located = locate(question, pool, readings, idf)
+        if located is None:
+            return hits, pool, readings, None
+        holder = next(h for h in pool if h.chunk_id == located.chunk_id)
+        return [holder, *(h for h in hits if h.chunk_id != located.chunk_id)], pool, readings, located
 
     def _generate(self, prompt: Prompt, *callbacks: Callable[[str], None] | None) -> str:
         s = self.settings

@@ -94,6 +94,18 @@ class Retriever:
         sims = self.store.vectors_of([h.chunk_id for h in kept]) @ qvec[0] if kept else np.zeros(0)
         return [replace(h, rank=i, similarity=float(s)) for i, (h, s) in enumerate(zip(kept, sims), start=1)]
 
+    def pool(self, query: str, hits: Sequence[Hit], k: int = 5, where: Where | None = None) -> list[Hit]:
+        """The hits, then the top k of the dense and of the lexical ranking that are not
+        among them (nor repeat one's span): the passages worth reading, since each ranking
+        is sometimes the only one that finds the answer ("What is a <term>?" is dense rank 1
+        and fused rank 11 when other chunks repeat the term)."""
+        out = list(hits)
+        for mode in ("dense", "lexical"):
+            for hit in self.search(query, k, mode, where):
+                if all(h.chunk_id != hit.chunk_id and not _overlaps(h, hit) for h in out):
+                    out.append(replace(hit, rank=len(out) + 1))
+        return out
+
     def _ranked(self, query: str, qvec: np.ndarray, mode: str, depth: int, where: Where | None) -> list[Hit]:
         fetch = max(depth, FUSION_DEPTH) if mode == "hybrid" else depth
         dense = self.store.search(qvec, fetch, where)[0] if mode != "lexical" else []

@@ -10,6 +10,7 @@ from fnmatch import fnmatch
 from pathlib import PurePosixPath
 from typing import Any, Sequence
 
+from .answer_records import AnswerSpan, GateScore, Reading  # noqa: F401  (records of reading, re-exported)
 from .errors import ConfigError
 
 
@@ -189,6 +190,8 @@ class Answer:
     # "far", "not_covered", "not_answered" (the reader's verdict) or "model_refused".
     abstain_reason: str = ""
     reader: ReaderVerdict | None = None  # None: no reader read the passages
+    answer_span: AnswerSpan | None = None  # where the answer was located (None: nothing located, or a refusal)
+    gate: GateScore | None = None  # the answer gate's verdict (None: the gate is off)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -207,6 +210,8 @@ class Answer:
             "missing": list(self.missing),
             "abstain_reason": self.abstain_reason or None,
             "reader": self.reader.to_dict() if self.reader else None,
+            "answer_span": self.answer_span.to_dict() if self.answer_span else None,
+            "gate": self.gate.to_dict() if self.gate else None,
         }
 
 

@@ -21,14 +21,15 @@ the best sentence covers too little of the question, the documents do not answer
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
 from typing import Mapping, Sequence
 
 from .citations import cited_numbers, strip_citations
 from .answer_kind import stated
 from .facts import mentions, names, unbound
 from .text import content_words, sentence_spans, sentences
-from .types import Hit, Quote, Sentence
+from .types import AnswerSpan, Hit, Quote, Sentence
 
 # Share of a sentence's content words that must occur in a source for the source to
 # support it (or, when the sentence cites nothing, to be credited with it). 0.6 accepts
@@ -170,12 +171,14 @@ def specific_terms(question: str) -> list[str]:
 
 def missing_terms(question: str, sources: Sequence[Hit]) -> tuple[str, ...]:
     """Names and numbers of the question that none of the sources mentions."""
-    text = " ".join(f"{h.heading} {h.text}" for h in sources).lower()
+    # A file's name counts as a mention: the BSD licence's text never says "BSD".
+    text = " ".join(f"{PurePosixPath(h.source).stem} {h.heading} {h.text}" for h in sources).lower()
     return tuple(w.lower() for w in names(question) if not mentions(text, w))
 
 
 def extract(
-    question: str, sources: Sequence[Hit], max_sentences: int = 2, idf: Mapping[str, float] | None = None
+    question: str, sources: Sequence[Hit], max_sentences: int = 2, idf: Mapping[str, float] | None = None,
+    located: AnswerSpan | None = None,
 ) -> Extract:
     """The source sentences that best cover the question, best first, each cited and quoted.
 
@@ -183,7 +186,28 @@ def extract(
     (ties go to the better-ranked source). More sentences follow the best one when they
     score at least RUNNER_UP of it and come from the same file, or score at least
     0.9 of it from another: a weak runner-up from another file would be a wrong citation.
+    With `located` (rag/answer_locate.py) the located sentence comes first and the best
+    by coverage may follow it from the same file, if it does not overlap it.
     """
+    found = _by_coverage(question, sources, max_sentences, idf)
+    if located is None:
+        return found
+    n = next((i for i, h in enumerate(sources, start=1) if h.chunk_id == located.chunk_id), 0)
+    if not n:
+        return found
+    hit = sources[n - 1]
+    first = Sentence(located.sentence, (n,), True, (Quote(n, hit.source, hit.page, located.sentence_start,
+                                                          located.sentence_end, hit.text[located.sentence_start - hit.start:
+                                                                                         located.sentence_end - hit.start]),))
+    rest = [s for s in found.sentences[:1] if sources[s.citations[0] - 1].source == hit.source
+            and not any(q.source == hit.source and q.page == hit.page and q.start < located.sentence_end
+                        and located.sentence_start < q.end for q in s.quotes)]
+    return replace(found, sentences=(first, *rest)[:max_sentences])
+
+
+def _by_coverage(
+    question: str, sources: Sequence[Hit], max_sentences: int, idf: Mapping[str, float] | None
+) -> Extract:
     wanted = question_weights(question, idf)
     missing = missing_terms(question, sources)
     said = stated(question, sources)

@@ -124,8 +124,8 @@ def test_supported_text_keeps_the_sentences_as_written():
 
 @pytest.mark.parametrize("question, settings, reason", [
     ("Why do dogs purr on Jupiter?", {}, "missing_terms"),
-    ("quantum chromodynamics lattice gauge", {}, "far"),
-    ("Why do cats purr when content?", {"min_coverage": 1.01}, "not_covered"),
+    ("quantum chromodynamics lattice gauge", {"gate": ""}, "far"),
+    ("Why do cats purr when content?", {"min_coverage": 1.01, "gate": ""}, "not_covered"),
 ])
 def test_an_abstention_says_why(make_index, question, settings, reason):
     answer = make_index(**settings).ask(question)

@@ -354,8 +354,8 @@ def test_an_unsupported_answer_is_replaced_by_the_sources_words(ask_index):
 
 @pytest.mark.parametrize("question, flags, writes, why", [
     ("Why do dogs purr on Jupiter?", ["--min-score", "0.2"], "", "No document mentions Jupiter."),
-    ("quantum chromodynamics lattice gauge", [], "", "Nothing in the documents is close to the question"),
-    ("Why do cats purr when content at night?", ["--min-score", "0.2", "--min-coverage", "1"], "",
+    ("quantum chromodynamics lattice gauge", ["--gate", "off"], "", "Nothing in the documents is close to the question"),
+    ("Why do cats purr when content at night?", ["--gate", "off", "--min-score", "0.2", "--min-coverage", "1"], "",
      "No passage answers it"),
     (CATS_Q, ["--min-score", "0.2"], "", "found no answer in them"),
 ])

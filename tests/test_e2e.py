@@ -221,3 +221,31 @@ def test_ask_abstains_when_no_passage_gives_the_number_asked_for(index_dir: str)
     asked = runner.invoke(app, ["ask", "How many entries are in GPT-2's token vocabulary?", "--index-dir", index_dir,
                                 "--extractive", "--json"])
     assert asked.exit_code == 0 and "50,257" in json.loads(asked.stdout)["answer"]
+
+
+def test_the_located_answer_span_lies_in_the_stored_page_text(index_dir: str):
+    """`answer_span` (the reading issue): the span and its sentence are character ranges of
+    the stored page text, and the acronym is answered from the passage that spells it out."""
+    from rag.stores.faiss import FaissStore as Store
+
+    store = Store.open(Path(index_dir))
+    data = run_json("ask", "What does RLHF stand for?", "--index-dir", index_dir, "--extractive")
+    span = data["answer_span"]
+    assert data["answerable"] and span["how"] == "expansion"
+    assert span["text"].lower() == "reinforcement learning from human feedback"
+    page = store.page_text(span["source"], span["page"])
+    assert page[span["start"]:span["end"]] == span["text"]
+    sentence = span["sentence"]
+    assert " ".join(page[sentence["start"]:sentence["end"]].split()) == sentence["text"]
+    assert sentence["start"] <= span["start"] < span["end"] <= sentence["end"]
+    assert span["text"] in data["answer"]
+
+
+def test_a_number_question_is_answered_by_the_reader_span(index_dir: str):
+    data = run_json("ask", "How many entries are in GPT-2's token vocabulary?", "--index-dir", index_dir,
+                    "--extractive")
+    assert data["answer_span"]["text"] == "50,257" and data["answer_span"]["how"] == "reader"
+    assert data["gate"]["probability"] >= data["gate"]["threshold"]
+    result = runner.invoke(app, ["ask", "How many entries are in GPT-2's token vocabulary?", "--index-dir", index_dir,
+                                 "--extractive"], env={"FORCE_COLOR": "1", "COLUMNS": "200"})
+    assert "\x1b[1;4m50,257" in result.stdout or "\x1b[1m\x1b[4m50,257" in result.stdout  # bold, underlined

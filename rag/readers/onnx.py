@@ -3,7 +3,9 @@
 The folder holds the graph (model.onnx, or model-int8.onnx), the tokenizer.json it was
 trained with and reader.json: `max_length`, `question_tokens` and `threshold`. The graph
 takes input_ids, attention_mask and token_type_ids and gives an `answerable` logit per
-row. A pair is encoded as the training did (scripts/train_reader.py):
+row, and (the packaged reader) `start_logits` and `end_logits` per token: its span head,
+which `read_spans` decodes into the best answer spans of each passage, as character
+offsets into the passage (rag/answer_locate.py uses them). A pair is encoded as the training did (scripts/train_reader.py):
 [CLS] question [SEP] passage [SEP], the question cut at `question_tokens`, a passage too
 long for the rest cut into windows that overlap by half; the pair scores its best window.
 """
@@ -17,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import MissingDependencyError, ModelNotFoundError
+from ..types import Reading
 
 # Windows per forward pass: all of `ask`'s five passages fit in one.
 BATCH = 32
@@ -41,10 +44,14 @@ class PairEncoder:
     def question(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False).ids[: self.question_tokens]
 
+    def starts(self, q: list[int], n: int) -> list[int]:
+        """Where each window of an n-token passage starts: windows overlap by half."""
+        room = max(1, self.max_length - len(q) - 3)
+        return [0] if n <= room else [*range(0, n - room, max(1, room // 2)), n - room]
+
     def windows(self, q: list[int], passage: list[int]) -> list[tuple[list[int], list[int]]]:
         room = max(1, self.max_length - len(q) - 3)
-        n = len(passage)
-        starts = [0] if n <= room else [*range(0, n - room, max(1, room // 2)), n - room]
+        starts = self.starts(q, len(passage))
         head = [self.cls, *q, self.sep]
         return [([*head, *passage[s : s + room], self.sep], [0] * len(head) + [1] * (len(passage[s : s + room]) + 1))
                 for s in starts]
@@ -54,6 +61,17 @@ class PairEncoder:
         q = self.question(question)
         encoded = self.tok.encode_batch(list(passages), add_special_tokens=False) if passages else []
         return [self.windows(q, e.ids) for e in encoded]
+
+    def located_pairs(self, question: str, passages: Sequence[str]) -> list[tuple[list, list[tuple[int, int]]]]:
+        """Each passage's windows with, per window, the offset of its first passage token,
+        and the passage's token character offsets: what maps a span back to the text."""
+        q = self.question(question)
+        encoded = self.tok.encode_batch(list(passages), add_special_tokens=False) if passages else []
+        out = []
+        for e in encoded:
+            windows = zip(self.starts(q, len(e.ids)), self.windows(q, e.ids))
+            out.append((list(windows), list(e.offsets)))
+        return out
 
     def arrays(self, windows: Sequence[tuple[list[int], list[int]]]) -> dict[str, np.ndarray]:
         width = max(len(ids) for ids, _ in windows)
@@ -111,6 +129,9 @@ class OnnxReader:
             raise ModelNotFoundError(f"cannot load the reader {graph}: {exc}") from None
         outputs = [o.name for o in self._session.get_outputs()]
         self._output = "answerable" if "answerable" in outputs else outputs[0]
+        # The span head, when the graph has one (the packaged reader does).
+        self.has_spans = {"start_logits", "end_logits"} <= set(outputs)
+        self.max_answer_tokens = int(meta.get("max_answer_tokens", 30))
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.encoder = PairEncoder(tokenizer_file, max_length, question_tokens)
 
@@ -136,3 +157,49 @@ class OnnxReader:
             for (k, _), row in zip(chunk, logits):
                 best[k] = max(best[k], float(row[-1]))
         return best
+
+    def read_spans(self, question: str, passages: Sequence[str], per_passage: int = 8) -> list[Reading]:
+        """Each passage read with the span head: its answerable logit (best window) and
+        its best answer spans (start + end logit, at most `max_answer_tokens` tokens),
+        as character offsets into the passage, best first.
+
+        Raises:
+            ModelNotFoundError: the graph has no span head (start_logits, end_logits).
+        """
+        if not self.has_spans:
+            raise ModelNotFoundError(f"the reader {self.path} has no span head (start_logits, end_logits)")
+        located = self.encoder.located_pairs(question, passages)
+        items = [(k, s, w) for k, (windows, _) in enumerate(located) for s, w in windows]
+        best = [-np.inf] * len(passages)
+        spans: list[dict[tuple[int, int], float]] = [{} for _ in passages]
+        head = len(self.encoder.question(question)) + 2
+        for i in range(0, len(items), BATCH):
+            chunk = items[i : i + BATCH]
+            feed = {k: v for k, v in self.encoder.arrays([w for _, _, w in chunk]).items() if k in self._inputs}
+            logit, starts, ends = self._session.run([self._output, "start_logits", "end_logits"], feed)
+            logit = np.asarray(logit, dtype=np.float64).reshape(len(chunk), -1)
+            for row, (k, first, window) in enumerate(chunk):
+                best[k] = max(best[k], float(logit[row, -1]))
+                width = len(window[0]) - head - 1  # passage tokens in this window
+                offsets = located[k][1]
+                for a, b, score in top_spans(starts[row, head : head + width], ends[row, head : head + width],
+                                             self.max_answer_tokens, per_passage):
+                    key = (offsets[first + a][0], offsets[first + b][1])
+                    spans[k][key] = max(score, spans[k].get(key, -np.inf))
+        return [Reading(float(best[k]), tuple(sorted(((a, b, s) for (a, b), s in spans[k].items()),
+                                                          key=lambda t: -t[2])[:per_passage]))
+                for k in range(len(passages))]
+
+
+def top_spans(start: np.ndarray, end: np.ndarray, max_tokens: int, n: int) -> list[tuple[int, int, float]]:
+    """The n best (i, j, start[i] + end[j]) with i <= j < i + max_tokens: token indices."""
+    start = np.asarray(start, dtype=np.float64)
+    end = np.asarray(end, dtype=np.float64)
+    if not len(start):
+        return []
+    total = start[:, None] + end[None, :]
+    i, j = np.indices(total.shape)
+    total[(j < i) | (j >= i + max_tokens)] = -np.inf
+    flat = np.argsort(total, axis=None)[::-1][:n]
+    return [(int(a), int(b), float(total[a, b])) for a, b in zip(*np.unravel_index(flat, total.shape))
+            if np.isfinite(total[a, b])]

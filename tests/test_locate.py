@@ -1,0 +1,54 @@
+"""The answer locator (rag/answer_locate.py) on passages built here: the span head, word
+overlap and definitions each decide where the others would be wrong."""
+
+from __future__ import annotations
+
+from rag.answer_locate import candidates, holds, locate
+from rag.types import Hit, Reading
+
+STEPS = ("Fine-tuning starts from a pretrained model. The first step of fine-tuning is collecting "
+         "demonstrations written by people. The step of fine-tuning that follows trains on them.")
+
+
+def _hit(text: str, n: int = 1, start: int = 0, similarity: float = 0.5) -> Hit:
+    return Hit(n, 1.0, n, f"doc{n}.md", None, "", start, start + len(text), text, similarity=similarity)
+
+
+def test_the_span_head_picks_its_sentence_over_one_sharing_more_words():
+    # The first and third sentences share as many of the question's words as the second;
+    # the reader's span ("collecting demonstrations") is in the second.
+    question = "How does fine-tuning begin?"
+    a = STEPS.index("collecting")
+    b = STEPS.index(" written")
+    reading = Reading(2.0, ((a, b, 9.0), (0, 10, 1.0)))
+    span = locate(question, [_hit(STEPS, start=100)], [reading])
+    assert span is not None and span.how == "reader" and span.text == "collecting demonstrations"
+    assert span.start == 100 + a and span.end == 100 + b  # offsets into the page, not the chunk
+    assert span.sentence.startswith("The first step of fine-tuning is")
+
+
+def test_without_a_reader_word_overlap_decides():
+    span = locate("Which step of fine-tuning follows?", [_hit(STEPS)], None)
+    assert span is not None and span.how == "sentence" and "follows trains" in span.sentence
+
+
+def test_a_definition_beats_passages_that_repeat_the_term():
+    # dense rank 1, lexical rank 29 in the issue: other chunks repeat the term more often
+    noisy = _hit("The context window, the context window and again the context window fill up.", 1, similarity=0.6)
+    defining = _hit("A context window is the largest number of tokens a model can read at once.", 2, similarity=0.7)
+    span = locate("What is a context window?", [noisy, defining], None)
+    assert span is not None and span.how == "definition" and span.chunk_id == 2
+    assert span.text.startswith("the largest number of tokens")
+
+
+def test_the_spans_of_all_passages_compete():
+    first, second = _hit("Paris is large. Its mayor is Anne.", 1), _hit("Lyon is smaller. Its mayor is Bruno.", 2)
+    weak, strong = Reading(0.0, ((29, 33, 1.0),)), Reading(0.0, ((30, 35, 8.0),))
+    found = candidates("Who is the mayor?", [first, second], [weak, strong])
+    assert max(found, key=lambda c: c.span).hit == 1
+    assert locate("Who is the mayor?", [first, second], [weak, strong]).text == "Bruno"
+
+
+def test_holds_checks_the_span_words():
+    span = locate("What is a context window?", [_hit("A context window is the token budget.")], None)
+    assert holds(span, "It is the token budget of the model.") and not holds(span, "It is the memory.")
