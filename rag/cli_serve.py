@@ -34,6 +34,11 @@ MaxBody = Annotated[int, typer.Option(
 WatchFolders = Annotated[List[Path], typer.Option(
     "--watch", metavar="FOLDER", help="Keep this folder in sync with the index while serving, as rag watch does "
     "(repeat for several); each batch is a commit the server picks up.")]
+ReadOnly = Annotated[bool, typer.Option(
+    "--read-only", help="Refuse ingest, re-sync and remove over HTTP (the web page hides them).")]
+AllowRoot = Annotated[List[Path], typer.Option(
+    "--allow-root", metavar="DIR", help="A folder under which the web page may ingest a path typed in (repeatable; "
+    "default: your home folder on loopback, none on other hosts).")]
 ModelId = Annotated[str, typer.Option(
     "--model-id", metavar="NAME", help="The model name /v1/models lists and chat clients pick (default rag).")]
 
@@ -48,21 +53,25 @@ def register(app: typer.Typer, run: Callable[..., None]) -> None:
     app.command("mcp", cls=Command)(mcp)
 
 
-def _follower(flags: AnswerFlags, watch: Sequence[Path] = ()) -> "IndexFollower":
+def _follower(flags: AnswerFlags, watch: Sequence[Path] = (), empty_ok: bool = False) -> "IndexFollower":
     from . import cli_render as show
     from .serve.follower import IndexFollower
+    from .stores import backend_for
 
     settings = flags.settings()
-    if watch:
-        from .stores import backend_for
-
+    missing = not backend_for(settings).exists()
+    if watch and missing:
         # The follower needs an index to open, so a missing one is built from the folders
         # now; the watcher's own first sync then finds them up to date (a walk and hashes).
-        if not backend_for(settings).exists():
-            from .ingestion import ingest
+        from .ingestion import ingest
 
-            show.err.print("[dim]no index yet: ingesting the watched folders first...[/dim]")
-            ingest(watch, settings=settings)
+        show.err.print("[dim]no index yet: ingesting the watched folders first...[/dim]")
+        ingest(watch, settings=settings)
+    elif missing and empty_ok:  # the web page ingests the first folder
+        from .serve.jobs import create_empty
+
+        where = create_empty(settings)
+        show.err.print(f"rag serve: no index at {where}: created an empty one; ingest a folder from the web page")
     show.err.print("[dim]loading the index and its models...[/dim]")
     return IndexFollower(settings, load_generator=settings.strategy != "extractive")
 
@@ -79,12 +88,16 @@ def serve(
     model_id: ModelId = "rag",
     watch: WatchFolders = [],
     poll: Poll = None,
+    read_only: ReadOnly = False,
+    allow_root: AllowRoot = [],
     verbose: Verbose = False,
 ) -> None:
-    """Serve the index over HTTP: search, ask, and OpenAI-compatible chat completions.
+    """Serve the index over HTTP: a web page at /, search, ask, and OpenAI-compatible chat completions.
 
     Endpoints: GET /health, GET /v1/files, POST /v1/search, POST /v1/ask (SSE with
-    "stream": true), GET /v1/models, POST /v1/chat/completions. The ask flags set the
+    "stream": true), GET /v1/models, POST /v1/chat/completions, and those the page uses
+    (docs/web.md): stored page text, PDF page images with the quote's boxes, the
+    original file, ingest with progress, re-sync and remove. The ask flags set the
     defaults a request can override (--where: the filter of requests that give none).
     With --watch FOLDER, a watcher keeps the folders in sync with the index meanwhile
     (one line per batch on stderr). Stop it with Ctrl-C or SIGTERM.
@@ -95,23 +108,35 @@ def serve(
         from .serve.options import ServeOptions, require
 
         options = ServeOptions(host=host, port=port, token=token or None, cors=tuple(cors), queue=queue,
-                               max_body=max_body, model_id=model_id, where=tuple(flags.where))
+                               max_body=max_body, model_id=model_id, where=tuple(flags.where),
+                               read_only=read_only, allow_roots=_roots(allow_root, host))
         options.check()  # before loading anything: a refused --host fails at once
         require("fastapi", "uvicorn")
         from .serve.app import create_app
         from .serve.server import run
 
-        follower = _follower(flags, watch)
+        follower = _follower(flags, watch, empty_ok=not read_only)
         app = create_app(follower, options, _watchers(watch, poll, follower))
 
         def listening(url: str) -> None:
             lock = "token required" if options.token else "no token"
             show.err.print(f"rag serve: listening on {url} ({lock}; Ctrl-C stops)")
+            show.err.print(f"rag serve: the web page is at {url}/" + (" (read-only)" if options.read_only else ""))
 
         run(app, options, on_listening=listening, access_log=verbose, queue=app.state.rag.queue)
         show.err.print("rag serve: stopped")
 
     _run(verbose, body)
+
+
+def _roots(given: Sequence[Path], host: str) -> tuple[str, ...]:
+    """The folders the page may ingest from: those given, else the home folder when only
+    this machine can reach the server (a token-holder elsewhere names them explicitly)."""
+    from .serve.options import is_loopback
+
+    if given:
+        return tuple(str(p.expanduser().resolve()) for p in given)
+    return (str(Path.home().resolve()),) if is_loopback(host) else ()
 
 
 def _watchers(folders: List[Path], poll: Optional[float], follower: "IndexFollower") -> list:

@@ -9,6 +9,10 @@
     state.py        what the endpoints share, and the Service hook for background tasks
     app.py          the FastAPI app: middleware (token, body size, CORS), lifespan, errors
     routes.py       the endpoints
+    web.py          the web page at / (static files in web/, no build step; docs/web.md)
+    source_routes.py  what the page shows a quote in: page text, PDF render and boxes, the original
+    pdf_view.py     a PDF page rendered, and a quote's characters boxed on it (PDFium)
+    library_routes.py, jobs.py  the page's writes: ingest with progress, re-sync, remove
     mcp.py          `rag mcp`: the same index as MCP tools and resources
 
 fastapi, uvicorn and mcp come with the `serve` extra and are imported by the modules

@@ -30,7 +30,10 @@ from .queue import Busy, Closed, GenerationQueue
 from .state import ServerState, Service
 
 log = logging.getLogger(__name__)
-OPEN_PATHS = frozenset({"/health"})  # reachable without the token: liveness checks carry none
+# Reachable without the token: liveness checks carry none, and the web page (static
+# files holding no data) must load before it can ask the user for the token.
+OPEN_PATHS = frozenset({"/health", "/"})
+OPEN_PREFIXES = ("/web/",)
 
 
 def create_app(
@@ -39,7 +42,10 @@ def create_app(
 ) -> FastAPI:
     """The app serving `follower`'s index under `options` (which it does not re-check:
     the caller runs `options.check()` before binding)."""
+    from .library_routes import router as library
     from .routes import router
+    from .source_routes import router as sources
+    from .web import router as web
 
     state = ServerState(follower, queue or GenerationQueue(options.queue), options, services)
 
@@ -57,11 +63,13 @@ def create_app(
             # Requests in flight have finished or were cancelled (uvicorn waits for them
             # first); what is left in the queue is cancelled and the model freed.
             await anyio.to_thread.run_sync(state.queue.close)
+            await anyio.to_thread.run_sync(state.jobs.close)  # an ingest running finishes first
             follower.close()
 
     app = FastAPI(title="rag", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.rag = state
-    app.include_router(router)
+    for part in (router, sources, library, web):
+        app.include_router(part)
     _handlers(app)
     app.add_middleware(Guard, token=options.token, max_body=options.max_body)
     if options.cors:
@@ -119,18 +127,23 @@ class Guard:
     declares or sends more is refused with 413 before an endpoint parses any of it.
     """
 
-    def __init__(self, app: Any, token: str | None, max_body: int, open_paths: frozenset[str] = OPEN_PATHS) -> None:
+    def __init__(self, app: Any, token: str | None, max_body: int, open_paths: frozenset[str] = OPEN_PATHS,
+                 open_prefixes: tuple[str, ...] = OPEN_PREFIXES) -> None:
         self.app = app
         self.token = token.encode() if token else None
         self.max_body = max_body
         self.open_paths = open_paths
+        self.open_prefixes = open_prefixes
+
+    def _open(self, path: str) -> bool:
+        return path in self.open_paths or (bool(self.open_prefixes) and path.startswith(self.open_prefixes))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
-        if self.token is not None and scope["path"] not in self.open_paths and scope["method"] != "OPTIONS":
+        if self.token is not None and not self._open(scope["path"]) and scope["method"] != "OPTIONS":
             if not authorized(headers.get("authorization", b""), self.token):
                 await _send(send, 401, "missing or wrong token: send the header Authorization: Bearer <token>",
                             "invalid_api_key", {"WWW-Authenticate": "Bearer"})

@@ -11,9 +11,10 @@ from ..errors import (
 )
 
 # The type names OpenAI uses for each kind of failure.
-TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-         405: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
-         429: "rate_limit_error", 500: "server_error", 502: "server_error", 503: "server_error"}
+TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+         404: "not_found_error", 405: "invalid_request_error", 409: "conflict_error", 413: "invalid_request_error",
+         422: "invalid_request_error", 429: "rate_limit_error", 500: "server_error", 502: "server_error",
+         503: "server_error"}
 
 
 def body(status: int, message: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:

@@ -181,5 +181,6 @@ def run_http(server: "MCPServer", options: ServeOptions, on_listening: Callable[
     from .server import run
 
     app = server.streamable_http_app(host=options.host, max_request_body_size=options.max_body)
-    run(Guard(app, options.token, options.max_body, open_paths=frozenset()), options, on_listening)
+    run(Guard(app, options.token, options.max_body, open_paths=frozenset(), open_prefixes=()), options,
+        on_listening)
 

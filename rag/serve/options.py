@@ -7,6 +7,7 @@ import hmac
 import importlib.util
 import ipaddress
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import ConfigError, MissingDependencyError
 from ..types import Where
@@ -49,6 +50,9 @@ class ServeOptions:
         max_body: the largest request body in bytes (413 past it).
         model_id: the model name /v1/models lists and chat completions answer as.
         where: the filters (as --where takes them) of requests that give none.
+        read_only: refuse (and the page hides) ingest, re-sync and remove.
+        allow_roots: folders under which a path sent to POST /v1/ingest may lie
+            (resolved, symlinks followed); none: no new folder can be ingested over HTTP.
     """
 
     host: str = "127.0.0.1"
@@ -60,6 +64,8 @@ class ServeOptions:
     model_id: str = "rag"
     where: tuple[str, ...] = ()
     graceful_seconds: float = 10.0  # how long shutdown waits for requests in flight
+    read_only: bool = False
+    allow_roots: tuple[str, ...] = ()
 
     def check(self) -> None:
         """Refuse settings that cannot work or would expose the index.
@@ -84,6 +90,9 @@ class ServeOptions:
         if self.max_body < 1024:
             raise ConfigError(f"--max-body must be at least 1024 bytes, got {self.max_body}")
         Where.parse(self.where)  # a bad --where fails here, not in every request
+        for root in self.allow_roots:
+            if not Path(root).expanduser().is_dir():
+                raise ConfigError(f"--allow-root {root}: not a folder on this machine")
         for origin in self.cors:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ConfigError(f"--cors {origin!r}: give an origin such as http://localhost:3000 (or *)")

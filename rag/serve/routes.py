@@ -93,7 +93,8 @@ def _overrides(body: AskRequest | ChatRequest) -> dict[str, Any]:
 @router.post("/v1/ask")
 async def ask(body: AskRequest, request: Request) -> Response:
     """What `rag ask --json` prints; with "stream": true, Server-Sent Events: `token`
-    events with the model's text as it writes, then one `answer` event with the object."""
+    events with the model's text as it writes, then one `answer` event with the object.
+    With "history" (earlier turns), a follow-up in a conversation, as `rag chat` asks it."""
     s = _state(request)
     overrides = _overrides(body)
     strategy = overrides.get("strategy", s.follower.settings.strategy)
@@ -109,8 +110,9 @@ async def ask(body: AskRequest, request: Request) -> Response:
                 on_draft(piece)
 
         with s.follower.lease(generate=generate, **overrides) as index:
+            history, query = _chat(index, body)
             return index.ask(body.question, body.k, mode=body.mode, where=where, extractive=not generate,
-                             on_draft=draft)
+                             on_draft=draft, history=history, query=query)
 
     if not body.stream:
         if strategy == "extractive":
@@ -125,6 +127,16 @@ async def ask(body: AskRequest, request: Request) -> Response:
                    on_answer=lambda a: [event("answer", a.to_dict())],
                    on_error=lambda status, e: event("error", errors.body(status, str(e), errors.code_of(e))),
                    use_queue=strategy != "extractive")
+
+
+def _chat(index: Any, body: AskRequest) -> tuple[list[tuple[str, str]], str | None]:
+    """The prompt's history and the standalone query of a follow-up, as `rag chat` makes
+    them (rag/chat.py); none for a first question."""
+    if not body.history:
+        return [], None
+    session = openai_chat.session_for(index, [(t.question, t.answer, t.answerable) for t in body.history])
+    query = session.query_for(body.question)
+    return session.history, query if query != body.question else None
 
 
 @router.get("/v1/models")

@@ -51,6 +51,15 @@ class SearchRequest(_Strict):
     rerank: Optional[bool] = None
 
 
+class HistoryTurn(BaseModel):
+    """An earlier turn of a conversation the client keeps (the web page keeps its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=MAX_TEXT)
+    answer: str = Field(default="", max_length=MAX_CONVERSATION)
+    answerable: bool = True
+
+
 class AskRequest(_Strict):
     question: str = Text
     k: Optional[int] = Field(default=None, ge=1, le=MAX_K)
@@ -61,6 +70,9 @@ class AskRequest(_Strict):
     context_tokens: Optional[int] = Field(default=None, ge=128, le=32768)
     max_tokens: Optional[int] = Field(default=None, ge=1, le=2048)
     stream: bool = False
+    history: Optional[list[HistoryTurn]] = Field(
+        default=None, max_length=MAX_MESSAGES,
+        description="Earlier turns, oldest first: the question is a follow-up, searched and prompted as rag chat does.")
 
 
 class ContentPart(BaseModel):

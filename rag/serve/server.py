@@ -5,7 +5,9 @@ OS chose for --port 0) is known, and reported, before the first request can arri
 uvicorn handles SIGINT and SIGTERM: it stops accepting, lets requests in flight finish
 (up to `graceful_seconds`, then cancels them, which stops their generation) and runs
 the app's shutdown, which closes the queue and the index. Requests write nothing to
-the index (they open it read-only); only the watcher of `rag serve --watch` commits.
+the index (they open it read-only) but the web page's ingest, re-sync and remove jobs
+(jobs.py; refused with --read-only), which commit as `rag ingest` does, as does the
+watcher of `rag serve --watch`; the shutdown waits for a job that is running.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """What the server's endpoints share: the index follower, the generation queue, the
-options, and the background services that live as long as the app."""
+options, the write jobs of the web page, and the background services that live as
+long as the app."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 from .follower import IndexFollower
+from .jobs import Jobs
 from .options import ServeOptions
 from .queue import GenerationQueue
 
@@ -27,3 +29,8 @@ class ServerState:
     options: ServeOptions
     services: Sequence[Service] = ()
     started: float = field(default_factory=time.time)
+    jobs: Jobs = None  # type: ignore[assignment]  # made from the follower when not given
+
+    def __post_init__(self) -> None:
+        if self.jobs is None:
+            self.jobs = Jobs(self.follower)
