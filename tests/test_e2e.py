@@ -246,6 +246,12 @@ def test_a_number_question_is_answered_by_the_reader_span(index_dir: str):
                     "--extractive")
     assert data["answer_span"]["text"] == "50,257" and data["answer_span"]["how"] == "reader"
     assert data["gate"]["probability"] >= data["gate"]["threshold"]
-    result = runner.invoke(app, ["ask", "How many entries are in GPT-2's token vocabulary?", "--index-dir", index_dir,
-                                 "--extractive"], env={"FORCE_COLOR": "1", "COLUMNS": "200"})
-    assert "\x1b[1;4m50,257" in result.stdout or "\x1b[1m\x1b[4m50,257" in result.stdout  # bold, underlined
+    from rag.cli_render import emphasised
+    from rag.types import AnswerSpan, Quote
+
+    span = AnswerSpan(**{k: v for k, v in data["answer_span"].items() if k != "sentence"},
+                      sentence=data["answer_span"]["sentence"]["text"],
+                      sentence_start=data["answer_span"]["sentence"]["start"],
+                      sentence_end=data["answer_span"]["sentence"]["end"])
+    quote = Quote(**data["citations"][0]["quote"])
+    assert "[bold underline]50,257[/bold underline]" in emphasised(quote, span)  # the terminal's quote
