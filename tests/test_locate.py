@@ -52,3 +52,34 @@ def test_the_spans_of_all_passages_compete():
 def test_holds_checks_the_span_words():
     span = locate("What is a context window?", [_hit("A context window is the token budget.")], None)
     assert holds(span, "It is the token budget of the model.") and not holds(span, "It is the memory.")
+
+
+def test_a_fact_question_gives_the_llm_the_located_sentence_first():
+    from rag.answer_locate import focused
+
+    hits = [_hit("Other text about models.", 1), _hit(STEPS, 2, start=40)]
+    span = locate("How many steps does fine-tuning have?", hits, None)
+    first, *rest = focused("How many steps does fine-tuning have?", hits, span)
+    assert first.chunk_id == span.chunk_id and first.text == STEPS[span.sentence_start - 40:span.sentence_end - 40]
+    assert first.start == span.sentence_start and [h.chunk_id for h in rest] == [1]
+    assert focused("Why is fine-tuning useful?", hits, span) == hits  # not a fact question: unchanged
+
+
+def test_the_pool_adds_the_dense_and_lexical_tops_once(tmp_path):
+    from fakes import HashEmbedder, make_folder, settings
+
+    from rag import Index, ingest
+    from rag.retrieve import Retriever
+
+    s = settings(tmp_path)
+    ingest([make_folder(tmp_path / "docs")], settings=s, embedder=HashEmbedder())
+    index = Index.open(settings=s, embedder=HashEmbedder())
+    retriever = Retriever(index.store, index.embedder)
+    hits = retriever.search("cats purr", 1)
+    pool = retriever.pool("cats purr", hits, 3)
+    ids = [h.chunk_id for h in pool]
+    assert ids[0] == hits[0].chunk_id and len(ids) == len(set(ids))
+    dense = {h.chunk_id for h in retriever.search("cats purr", 3, "dense")}
+    lexical = {h.chunk_id for h in retriever.search("cats purr", 3, "lexical")}
+    assert set(ids) == dense | lexical | {hits[0].chunk_id}
+    index.close()
