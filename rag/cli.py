@@ -39,7 +39,7 @@ def _run(verbose: bool, fn: Callable[[], int | None], as_json: bool = False) -> 
     from .errors import RagError
     from .runtime import quiet_defaults
 
-    quiet_defaults()  # here, not at import: `rag --help` needs none of it
+    quiet_defaults(verbose)  # here, not at import: `rag --help` needs none of it
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
         code = fn()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import shared
 from fakes import HashEmbedder
+from made_files import blank_pdf, damaged_encrypt, encrypted_pdf, write
 from typer.testing import CliRunner
 
 from rag import Settings, ingest
@@ -42,15 +43,15 @@ def folder(root: Path, files: dict[str, str | bytes]) -> Path:
 def test_every_kind_of_bad_file_is_named_with_its_reason(tmp_path: Path):
     docs = folder(tmp_path / "docs", {"good.md": "# Good\n\nA perfectly fine document about owls.\n",
                                       "empty.txt": "", "binary.txt": b"\x00\x01\x02garbage\x00"})
-    for name in ("sf-libreoffice-writer-password.pdf", "sf-imagemagick-CCITTFaxDecode.pdf"):
-        (docs / name).write_bytes(shared("pdfs", name).read_bytes())
+    write(docs, {"locked.pdf": encrypted_pdf(), "blank.pdf": blank_pdf(), "bad-encrypt.pdf": damaged_encrypt()})
     report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
     reasons = {f.path: f.reason for f in report.failed}
     assert reasons == {
         "empty.txt": "empty file (no text)",
         "binary.txt": "binary data (NUL bytes) in a text file",
-        "sf-libreoffice-writer-password.pdf": "encrypted, needs a password (--pdf-password)",
-        "sf-imagemagick-CCITTFaxDecode.pdf": "no extractable text (blank, or OCR found no text)",  # a 16 x 16 smiley
+        "locked.pdf": "encrypted, needs a password (--pdf-password)",
+        "blank.pdf": "no extractable text (blank, or OCR found no text)",
+        "bad-encrypt.pdf": "PDF uses something pypdf cannot read (Encryption V=0 NOT supported)",
     }
     assert report.added == ("good.md",)
     assert set(FaissStore.open(tmp_path / "idx").files()) == {"good.md"}
@@ -58,9 +59,25 @@ def test_every_kind_of_bad_file_is_named_with_its_reason(tmp_path: Path):
 
 def test_pdf_password_opens_the_encrypted_file(tmp_path: Path):
     docs = folder(tmp_path / "docs", {})
-    (docs / "locked.pdf").write_bytes(shared("pdfs", "sf-libreoffice-writer-password.pdf").read_bytes())
-    report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder(), passwords=["wrong", "openpassword"])
-    assert report.failed == () and report.added == ("locked.pdf",)
+    (docs / "locked.pdf").write_bytes(encrypted_pdf())
+    (docs / "rc4.pdf").write_bytes(encrypted_pdf("foo", algorithm="RC4-40"))
+    report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder(),
+                    passwords=["wrong", "openpassword", "foo"])
+    assert report.failed == () and report.added == ("locked.pdf", "rc4.pdf")
+
+
+@pytest.mark.shared_data
+def test_real_encrypted_and_scanned_pdfs_are_named_with_their_reasons(tmp_path: Path):
+    docs = folder(tmp_path / "docs", {"good.md": "# Good\n\nA perfectly fine document about owls.\n"})
+    for name in ("sf-libreoffice-writer-password.pdf", "sf-imagemagick-CCITTFaxDecode.pdf"):
+        (docs / name).write_bytes(shared("pdfs", name).read_bytes())
+    report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
+    assert {f.path: f.reason for f in report.failed} == {
+        "sf-libreoffice-writer-password.pdf": "encrypted, needs a password (--pdf-password)",
+        "sf-imagemagick-CCITTFaxDecode.pdf": "no extractable text (blank, or OCR found no text)",  # a 16 x 16 smiley
+    }
+    report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder(), passwords=["openpassword"])
+    assert [f.path for f in report.failed] == ["sf-imagemagick-CCITTFaxDecode.pdf"]
 
 
 def test_cli_exit_status_is_non_zero_when_a_file_failed(tmp_path: Path, hash_models):

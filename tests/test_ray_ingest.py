@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 import pytest
-from conftest import SHARED
+from made_files import bad_pdfs, write
 from fakes import HashEmbedder
 from typer.testing import CliRunner
 
@@ -63,8 +63,7 @@ def with_bad_files(root: Path) -> Path:
     """The sample corpus plus broken, encrypted and damaged PDFs: failures and notes."""
     docs = root / "docs"
     shutil.copytree(CORPUS, docs)
-    for name in ("pm-zen_of_python_corrupted.pdf", "sf-libreoffice-writer-password.pdf", "pp-issue-297.pdf"):
-        shutil.copy(SHARED / "pdfs" / name, docs / name)
+    write(docs, bad_pdfs())
     (docs / "empty.md").write_text("")
     return docs
 

@@ -17,9 +17,9 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Protocol
+from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
-from ..errors import LoaderError
+from ..errors import LoaderError, unexpected_reason
 from ..types import Page
 from . import epub, html, images, office, opendoc, pdf, sheets, text
 from .html import html_to_text
@@ -79,18 +79,18 @@ def load(
     return pages, notes
 
 
-def _guarded(pages: Iterator[Page], source: str, family: "Family") -> Iterator[Page]:
+def _guarded(read: Callable[[], Iterable[Page]], source: str, family: "Family") -> Iterator[Page]:
     """A family's pages, with anything unexpected its parser raises (a library's own
     exception on a malformed file) turned into that file's failure: one bad file must
-    not stop the rest of the folder."""
+    not stop the rest of the folder. `read` is called in here, not by the caller: a
+    family whose `read` is a plain function (PDF) raises while being called, and that
+    must be caught too."""
     try:
-        yield from pages
+        yield from read()
     except (LoaderError, _TimeUp):
         raise
     except Exception as exc:  # noqa: BLE001 - parsers raise anything on hostile input
-        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        raise LoaderError(source, f"cannot read this {family.name} file ({type(exc).__name__}"
-                                  f"{': ' + detail if detail else ''})") from None
+        raise LoaderError(source, unexpected_reason(exc, family.name)) from None
 
 
 def iter_pages(
@@ -123,12 +123,13 @@ def iter_pages(
     kind = family.kinds[suffix]
     options = {"ocr": ocr} if family.ocr else {}
     if not family.timed:
-        yield from _guarded(family.read(path, source, kind, notes, tuple(passwords), **options), source, family)
+        yield from _guarded(lambda: family.read(path, source, kind, notes, tuple(passwords), **options), source, family)
         return
     found: list[str] = []  # kept only if the parse finishes in time
     try:
         with _time_limit(time_limit):
-            pages = list(_guarded(family.read(path, source, kind, found, tuple(passwords), **options), source, family))
+            pages = list(_guarded(lambda: family.read(path, source, kind, found, tuple(passwords), **options),
+                                  source, family))
     except _TimeUp:
         raise LoaderError(source, f"{family.name} parsing took longer than {time_limit:g} s and was stopped") from None
     notes.extend(found)

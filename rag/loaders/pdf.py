@@ -179,6 +179,8 @@ def _open(data: bytes, source: str, passwords: tuple[str, ...]) -> _Opened:
             return _reader(rebuilt, source, passwords, damage)
         except broken:
             raise LoaderError(source, f"damaged PDF, no page could be read ({damage})") from None
+    except NotImplementedError as exc:  # pypdf on a feature it lacks, e.g. a damaged /Encrypt (/V 0)
+        raise LoaderError(source, f"PDF uses something pypdf cannot read ({_short(exc)})") from None
 
 
 def _reader(raw: bytes, source: str, passwords: tuple[str, ...], damage: str) -> _Opened:
