@@ -120,6 +120,8 @@ def ingest_summary(report: "IngestReport") -> None:
         err.print(f"[yellow]warning:[/yellow] {escape(w.path)}: {escape(w.reason)}")
     for f in report.failed:
         err.print(f"[red]failed:[/red] {escape(f.path)}: {escape(f.reason)}")
+    for f in report.skipped_files:
+        err.print(f"[dim]skipped:[/dim] {escape(f.path)}: {escape(f.reason)}")
 
 
 def listing(listing: "Listing") -> None:

@@ -123,7 +123,8 @@ def ingest(
     roots = set(found.roots)
     report = ingest_inputs(found.inputs, lambda record: record.root in roots, index_dir, settings, embedder,
                            passwords, rebuild, progress, lock_wait)
-    return replace(report, seconds=time.perf_counter() - started, skipped=found.skipped)
+    return replace(report, seconds=time.perf_counter() - started, skipped=found.skipped,
+                   skipped_files=tuple(found.skipped_files))
 
 
 def ingest_inputs(

@@ -73,5 +73,5 @@ def bad_pdfs() -> dict[str, bytes]:
         "blank.pdf": blank_pdf(),
         "no-xref.pdf": without_xref(good),
         "bad-encrypt.pdf": damaged_encrypt(),
-        "garbage.pdf": b"%PDF-1.7\n1 0 obj\n<<",
+        "garbage.pdf": b"%PDF-1.7\n1 0 obj\n<< /Kids [" + b"9 0 R " * 40,  # over 100 bytes: see test_prefetch
     }

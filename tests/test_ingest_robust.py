@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -234,16 +235,24 @@ def test_a_file_that_cannot_be_hashed_is_reported_in_the_loaders_words(tmp_path:
 
 def test_unsupported_files_are_counted_by_suffix_not_skipped_silently(tmp_path: Path, hash_models):
     docs = folder(tmp_path / "docs", {"a.md": "Alpha words.\n", "plan.dwg": b"\x00\x01", "b.DWG": b"\x02",
-                                      "notes": "no suffix", "drafts/c.xyz": "x", ".hidden.dwg": b"\x03"})
+                                      "notes": "no suffix, but text", "core": b"\x7fELF\x00\x01",
+                                      "drafts/c.xyz": "x", ".hidden.dwg": b"\x03"})
     report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
-    assert report.added == ("a.md",)
+    assert report.added == ("a.md", "notes")
     assert report.skipped == {"": 1, ".dwg": 2, ".xyz": 1} == report.to_dict()["skipped"]
+    want = [("b.DWG", "unsupported file type .dwg"), ("core", "no file type (no suffix) and not plain text"),
+            ("drafts/c.xyz", "unsupported file type .xyz"), ("plan.dwg", "unsupported file type .dwg")]
+    assert [(f.path, f.reason) for f in report.skipped_files] == want
+    assert report.to_dict()["skipped_files"] == [{"path": p, "reason": r} for p, r in want]
     excluded = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder(), exclude=["*.dwg"])
     # What an exclude pattern hides is not "skipped" (globs are case-sensitive: b.DWG stays).
     assert excluded.skipped == {"": 1, ".dwg": 1, ".xyz": 1}
     result = runner.invoke(app, ["ingest", str(docs), "--index-dir", str(tmp_path / "cli-idx")])
     assert result.exit_code == 0, result.stderr
     assert "skipped (unsupported)" in result.stdout and "2 .dwg" in result.stdout
+    assert "skipped: drafts/c.xyz: unsupported file type .xyz" in result.stderr
+    result = runner.invoke(app, ["ingest", str(docs), "--index-dir", str(tmp_path / "json-idx"), "--json"])
+    assert json.loads(result.stdout)["skipped_files"][1] == {"path": "core", "reason": want[1][1]}
 
 
 def test_a_parser_crash_on_one_file_fails_that_file_only(tmp_path: Path, monkeypatch):

@@ -157,7 +157,8 @@ def test_damaged_encrypt_dictionary_is_the_files_failure(tmp_path, version):
     path.write_bytes(damaged_encrypt(version))
     with pytest.raises(LoaderError) as info:
         load_one(path, passwords=["pw"])
-    assert info.value.path == "odd.pdf" and info.value.reason == f"PDF uses something pypdf cannot read (Encryption V={version.decode()} NOT supported)"
+    want = f"PDF uses something pypdf cannot read (Encryption V={version.decode()} NOT supported)"
+    assert info.value.path == "odd.pdf" and info.value.reason == want
 
 
 @pytest.mark.shared_data
