@@ -126,7 +126,11 @@ def _recognise(opened: _Opened, numbers: list[int], every: bool, warnings: list[
         for number in numbers:
             if number > len(document):
                 continue
-            page = document[number - 1]
+            try:
+                page = document[number - 1]
+            except pdfium.PdfiumError as exc:
+                warnings.append(f"page {number}: could not be rendered for OCR ({_short(exc)})")
+                continue
             try:
                 if not every and not any(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)):
                     continue
