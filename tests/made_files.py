@@ -75,3 +75,46 @@ def bad_pdfs() -> dict[str, bytes]:
         "bad-encrypt.pdf": damaged_encrypt(),
         "garbage.pdf": b"%PDF-1.7\n1 0 obj\n<< /Kids [" + b"9 0 R " * 40,  # over 100 bytes: see test_prefetch
     }
+
+
+def object_stream_pdf(pages: list[str]) -> bytes:
+    """A PDF 1.5 as current writers make it: the catalog, page tree, pages and font packed
+    in a compressed object stream, the page contents as streams of their own, and a
+    cross-reference stream (no xref table) at the end. Written by hand: fpdf2 and pypdf
+    write neither."""
+    import struct
+    import zlib
+
+    n = len(pages)
+    font, first_page, first_content = 3, 4, 4 + n
+    objstm, xref = first_content + n, first_content + n + 1
+    packed = {1: "<< /Type /Catalog /Pages 2 0 R >>",
+              2: f"<< /Type /Pages /Kids [{' '.join(f'{first_page + i} 0 R' for i in range(n))}] /Count {n} >>",
+              font: "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"}
+    for i in range(n):
+        packed[first_page + i] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font "
+                                  f"<< /F1 {font} 0 R >> >> /Contents {first_content + i} 0 R >>")
+    out = bytearray(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n")
+    where: dict[int, tuple[int, int, int]] = {}  # number -> (type, field 2, field 3)
+    for i, text in enumerate(pages):
+        content = zlib.compress(f"BT /F1 12 Tf 72 760 Td ({text}) Tj ET".encode("latin-1"))
+        where[first_content + i] = (1, len(out), 0)
+        out += f"{first_content + i} 0 obj\n<< /Length {len(content)} /Filter /FlateDecode >>\nstream\n".encode()
+        out += content + b"\nendstream\nendobj\n"
+    bodies, header, at = b"", [], 0
+    for index, (number, body) in enumerate(sorted(packed.items())):
+        header.append(f"{number} {at}")
+        bodies += body.encode() + b"\n"
+        at = len(bodies)
+        where[number] = (2, objstm, index)
+    head = (" ".join(header) + "\n").encode()
+    data = zlib.compress(head + bodies)
+    where[objstm] = (1, len(out), 0)
+    out += (f"{objstm} 0 obj\n<< /Type /ObjStm /N {len(packed)} /First {len(head)} /Length {len(data)} "
+            f"/Filter /FlateDecode >>\nstream\n").encode() + data + b"\nendstream\nendobj\n"
+    where[xref] = (1, len(out), 0)
+    rows = b"".join(struct.pack(">BIH", *where.get(k, (0, 0, 65535))) for k in range(xref + 1))
+    out += (f"{xref} 0 obj\n<< /Type /XRef /Size {xref + 1} /W [1 4 2] /Root 1 0 R /Length {len(rows)} >>\n"
+            f"stream\n").encode() + rows + b"\nendstream\nendobj\n"
+    out += f"startxref\n{where[xref][1]}\n%%EOF\n".encode()
+    return bytes(out)

@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 from ..errors import LoaderError
 from ..types import Page
+from .pdf_objstm import unpack_object_streams
 from .pdf_text import clean_pages
 from .text import read_bytes, repair
 
@@ -217,8 +218,10 @@ def _no_page_reason(damage: str, empty: list[int], warnings: list[str], ocr: str
 def rebuild_pdf(data: bytes) -> bytes | None:
     """Recovery for a PDF whose cross-reference table or trailer is lost: find every
     "N G obj" in the bytes, gather the objects that are pages into a new page tree, and
-    append a fresh catalog, xref table and trailer. Pages whose own content was cut off
-    still fail, one by one, when read. None when no page object is found."""
+    append a fresh catalog, xref table and trailer. Objects packed in object streams
+    (rag/loaders/pdf_objstm.py) are written out as plain objects first. Pages whose own
+    content was cut off still fail, one by one, when read. None when no page object is
+    found."""
     offsets: dict[int, tuple[int, int]] = {}
     pages: list[int] = []
     for m in _OBJ.finditer(data):
@@ -229,13 +232,21 @@ def rebuild_pdf(data: bytes) -> bytes | None:
         body = data[start : end if end > 0 else start + 4096]
         if _PAGE.search(body):
             pages.append(number)
+    out = bytearray(data)
+    if not out.endswith(b"\n"):
+        out += b"\n"
+    # Objects packed in object streams (PDF 1.5+), written out again as plain objects.
+    for number, body in sorted(unpack_object_streams(data).items()):
+        if number in offsets:
+            continue
+        offsets[number] = (len(out), 0)
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+        if _PAGE.search(body):
+            pages.append(number)
     if not pages:
         return None
     top = max(offsets) + 1
     tree, catalog = top, top + 1
-    out = bytearray(data)
-    if not out.endswith(b"\n"):
-        out += b"\n"
     kids = " ".join(f"{n} 0 R" for n in pages)
     for number, body in (
         (tree, f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>"),
