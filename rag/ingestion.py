@@ -119,7 +119,10 @@ def ingest(
     found = discover(paths, include, exclude)
     if not found.inputs:
         looked = " ".join(sorted(SUPPORTED_SUFFIXES))
-        raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {looked})")
+        first = found.skipped_files[0] if found.skipped_files else None
+        skipped = f"; skipped {len(found.skipped_files)} file(s), e.g. {first.path}: {first.reason}" if first else ""
+        raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {looked} "
+                       f"and text files without a suffix{skipped})")
     roots = set(found.roots)
     report = ingest_inputs(found.inputs, lambda record: record.root in roots, index_dir, settings, embedder,
                            passwords, rebuild, progress, lock_wait)
