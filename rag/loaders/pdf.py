@@ -24,6 +24,7 @@ from typing import Any, Iterable
 from ..errors import LoaderError
 from ..types import Page
 from .pdf_objstm import unpack_object_streams
+from .pdf_orphans import orphan_pages, referenced_contents
 from .pdf_text import clean_pages
 from .text import read_bytes, repair
 
@@ -88,7 +89,7 @@ def _text_layer(opened: _Opened, warnings: list[str]) -> tuple[dict[int, str], l
             warnings.append(f"page {number}: unreadable ({_short(exc)})")
             continue
         visible = text.strip()
-        if visible and visible.count("\ufffd") > len(visible) * 0.3:
+        if visible and (visible.count("\ufffd") > len(visible) * 0.3 or _controls(visible) > len(visible) * 0.02):
             undecodable.append(number)
         else:
             texts[number] = text
@@ -219,32 +220,45 @@ def rebuild_pdf(data: bytes) -> bytes | None:
     """Recovery for a PDF whose cross-reference table or trailer is lost: find every
     "N G obj" in the bytes, gather the objects that are pages into a new page tree, and
     append a fresh catalog, xref table and trailer. Objects packed in object streams
-    (rag/loaders/pdf_objstm.py) are written out as plain objects first. Pages whose own
-    content was cut off still fail, one by one, when read. None when no page object is
-    found."""
-    offsets: dict[int, tuple[int, int]] = {}
-    pages: list[int] = []
-    for m in _OBJ.finditer(data):
-        number, gen = int(m.group(1)), int(m.group(2))
-        offsets[number] = (m.start(), gen)  # a later definition of a number wins, as in an update
-    for number, (start, _) in sorted(offsets.items(), key=lambda kv: kv[1][0]):
-        end = data.find(b"endobj", start)
-        body = data[start : end if end > 0 else start + 4096]
-        if _PAGE.search(body):
-            pages.append(number)
-    out = bytearray(data)
-    if not out.endswith(b"\n"):
-        out += b"\n"
-    # Objects packed in object streams (PDF 1.5+), written out again as plain objects.
-    for number, body in sorted(unpack_object_streams(data).items()):
-        if number in offsets:
-            continue
+    (rag/loaders/pdf_objstm.py) are written out as plain objects first, and text content
+    streams no surviving page points to get pages of their own (rag/loaders/pdf_orphans.py).
+    Pages whose own content was cut off still fail, one by one, when read. None when no
+    page is found."""
+    offsets, bodies = _plain_objects(data)
+    out = bytearray(data if data.endswith(b"\n") else data + b"\n")
+    for number, body in sorted(unpack_object_streams(data).items()):  # PDF 1.5+ object streams
+        if number not in offsets:
+            offsets[number] = (len(out), 0)
+            out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+            bodies[number] = body
+    pages = [n for n, body in bodies.items() if _PAGE.search(body)]
+    known = referenced_contents([bodies[n] for n in pages])
+    extra, orphans = orphan_pages(data, known, max(offsets, default=0) + 1)
+    for number, body in extra:
         offsets[number] = (len(out), 0)
         out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-        if _PAGE.search(body):
-            pages.append(number)
+    pages += orphans
     if not pages:
         return None
+    return _with_page_tree(out, offsets, pages)
+
+
+def _plain_objects(data: bytes) -> tuple[dict[int, tuple[int, int]], dict[int, bytes]]:
+    """Each complete "N G obj ... endobj" in the bytes: its offset and generation, and its body."""
+    offsets: dict[int, tuple[int, int]] = {}
+    for m in _OBJ.finditer(data):
+        offsets[int(m.group(1))] = (m.start(), int(m.group(2)))  # a later definition wins, as in an update
+    bodies: dict[int, bytes] = {}
+    for number, (start, _) in sorted(offsets.items(), key=lambda kv: kv[1][0]):
+        end = data.find(b"endobj", start)
+        if end < 0:  # the object the file was cut in: pypdf would read past its end (or loop)
+            del offsets[number]
+            continue
+        bodies[number] = data[start:end]
+    return offsets, bodies
+
+
+def _with_page_tree(out: bytearray, offsets: dict[int, tuple[int, int]], pages: list[int]) -> bytes:
     top = max(offsets) + 1
     tree, catalog = top, top + 1
     kids = " ".join(f"{n} 0 R" for n in pages)
@@ -262,6 +276,12 @@ def rebuild_pdf(data: bytes) -> bytes | None:
         out += f"{start:010d} {gen:05d} {'n' if n in offsets else 'f'} \n".encode()
     out += f"trailer\n<< /Size {size} /Root {catalog} 0 R >>\nstartxref\n{xref_at}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def _controls(text: str) -> int:
+    """Control characters in extracted text: glyph codes of a font whose mapping to
+    characters is missing (lost with a damaged file, or never written) come out as these."""
+    return sum(1 for c in text if c < " " and c not in "\t\n\r\f")
 
 
 def _short(exc: BaseException) -> str:
