@@ -251,10 +251,10 @@ def _plain_objects(data: bytes) -> tuple[dict[int, tuple[int, int]], dict[int, b
     bodies: dict[int, bytes] = {}
     for number, (start, _) in sorted(offsets.items(), key=lambda kv: kv[1][0]):
         end = data.find(b"endobj", start)
-        if end < 0:  # the object the file was cut in: pypdf would read past its end (or loop)
+        if end < 0 and b"stream" in data[start:]:  # a stream the file was cut in: pypdf loops on it
             del offsets[number]
             continue
-        bodies[number] = data[start:end]
+        bodies[number] = data[start : end if end > 0 else len(data)]  # a cut dictionary still reads
     return offsets, bodies
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 import zlib
 
-_OBJSTM = re.compile(rb"(?<![0-9])(\d{1,10})\s+\d{1,5}\s+obj\s*<<(?:(?!>>\s*stream).){0,400}?/Type\s*/ObjStm", re.S)
+_OBJSTM = re.compile(rb"(?<![0-9])(\d{1,10})\s+\d{1,5}\s+obj\s*<<(?:(?!>>\s*stream|endobj|\sobj\b).){0,400}?"
+                     rb"/Type\s*/ObjStm", re.S)
 _STREAM = re.compile(rb">>\s*stream\r?\n")
 MAX_INFLATED = 64 << 20  # bytes one object stream may inflate to (a bomb stops here)
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 import zlib
 
-_STREAM_OBJ = re.compile(rb"(?<![0-9])(\d{1,10})\s+(\d{1,5})\s+obj\s*<<(.{0,600}?)>>\s*stream\r?\n", re.S)
+# The dictionary part may not run into another object ("endobj", "obj"), or a page
+# object would be taken for the stream that follows it.
+_STREAM_OBJ = re.compile(rb"(?<![0-9])(\d{1,10})\s+(\d{1,5})\s+obj\s*<<((?:(?!endobj|\sobj\b).){0,600}?)>>\s*stream\r?\n",
+                         re.S)
 _TEXT_OPS = re.compile(rb"\bBT\b.{0,4000}?(?:\bTj|\bTJ|')", re.S)
 _FONT_USE = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s+[-\d.]+\s+Tf\b")
 _CONTENTS = re.compile(rb"/Contents\s*(?:(\d+)\s+\d+\s+R|\[([^\]]*)\])")
