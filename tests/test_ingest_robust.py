@@ -209,10 +209,19 @@ def test_truncated_pdf_keeps_the_pages_that_survive(tmp_path: Path):
     assert [p.page for p in pages] == [p.page for p in whole]
     assert [p.text for p in pages] == [p.text for p in whole]
     assert any(n.startswith("damaged PDF") for n in notes)
-    half = tmp_path / "half.pdf"
+    half = tmp_path / "half.pdf"  # fonts and resources are written last: lost, standard fonts stand in
     half.write_bytes(data[: len(data) // 2])
+    pages, notes = loaders.load(half, "half.pdf")
+    assert [p.page for p in pages] == [1, 2] and [p.text for p in pages] == [p.text for p in whole[:2]]
+    assert notes[0].startswith("damaged PDF")
     with pytest.raises(LoaderError, match="damaged PDF, no page could be read"):
-        loaders.load(half, "half.pdf")
+        loaders.load(_written(tmp_path, data[:300]), "start.pdf")  # cut inside the first page
+
+
+def _written(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "start.pdf"
+    path.write_bytes(data)
+    return path
 
 
 def test_a_file_that_cannot_be_hashed_is_reported_in_the_loaders_words(tmp_path: Path, monkeypatch):

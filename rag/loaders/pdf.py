@@ -24,7 +24,7 @@ from typing import Any, Iterable
 from ..errors import LoaderError
 from ..types import Page
 from .pdf_objstm import unpack_object_streams
-from .pdf_orphans import orphan_pages, referenced_contents
+from .pdf_orphans import stand_in_pages
 from .pdf_text import clean_pages
 from .text import read_bytes, repair
 
@@ -232,9 +232,9 @@ def rebuild_pdf(data: bytes) -> bytes | None:
             out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
             bodies[number] = body
     pages = [n for n, body in bodies.items() if _PAGE.search(body)]
-    known = referenced_contents([bodies[n] for n in pages])
-    extra, orphans = orphan_pages(data, known, max(offsets, default=0) + 1)
-    for number, body in extra:
+    free = max([*offsets, *(int(m.group(1)) for m in _OBJ.finditer(data))], default=0) + 1  # even cut ones
+    extra, orphans = stand_in_pages(data, {n: bodies[n] for n in pages}, set(offsets), free)
+    for number, body in extra:  # a page given again here replaces its first definition
         offsets[number] = (len(out), 0)
         out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
     pages += orphans
@@ -246,15 +246,17 @@ def rebuild_pdf(data: bytes) -> bytes | None:
 def _plain_objects(data: bytes) -> tuple[dict[int, tuple[int, int]], dict[int, bytes]]:
     """Each complete "N G obj ... endobj" in the bytes: its offset and generation, and its body."""
     offsets: dict[int, tuple[int, int]] = {}
+    heads: dict[int, int] = {}  # where each object's body starts, after "N G obj"
     for m in _OBJ.finditer(data):
         offsets[int(m.group(1))] = (m.start(), int(m.group(2)))  # a later definition wins, as in an update
+        heads[int(m.group(1))] = m.end()
     bodies: dict[int, bytes] = {}
     for number, (start, _) in sorted(offsets.items(), key=lambda kv: kv[1][0]):
         end = data.find(b"endobj", start)
         if end < 0 and b"stream" in data[start:]:  # a stream the file was cut in: pypdf loops on it
             del offsets[number]
             continue
-        bodies[number] = data[start : end if end > 0 else len(data)]  # a cut dictionary still reads
+        bodies[number] = data[heads[number] : end if end > 0 else len(data)]  # a cut dictionary still reads
     return offsets, bodies
 
 

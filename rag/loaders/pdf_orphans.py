@@ -26,44 +26,63 @@ MAX_STREAMS = 20_000  # stream objects looked at in one file
 MAX_INFLATED = 16 << 20  # bytes one content stream may inflate to
 
 
-def referenced_contents(page_bodies: list[bytes]) -> set[int]:
-    """The object numbers the given page objects name as their /Contents."""
-    out: set[int] = set()
-    for body in page_bodies:
-        for m in _CONTENTS.finditer(body):
-            out.update(int(n) for n in ([m.group(1)] if m.group(1) else _REF.findall(m.group(2))))
+_RESOURCES_REF = re.compile(rb"/Resources\s+(\d+)\s+\d+\s+R")
+STAND_IN_FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+
+
+class StandIns:
+    """The objects a rebuild appends: a stand-in font per font name, and pages."""
+
+    def __init__(self, first_number: int) -> None:
+        self.next = first_number
+        self.objects: list[tuple[int, bytes]] = []
+        self.fonts: dict[bytes, int] = {}
+
+    def add(self, body: bytes, number: int | None = None) -> int:
+        if number is None:
+            number, self.next = self.next, self.next + 1
+        self.objects.append((number, body))
+        return number
+
+    def resources(self, content: bytes) -> bytes:
+        names = list(dict.fromkeys(_FONT_USE.findall(content)))
+        for name in names:
+            if name not in self.fonts:
+                self.fonts[name] = self.add(STAND_IN_FONT)
+        used = b" ".join(b"/" + n + b" " + str(self.fonts[n]).encode() + b" 0 R" for n in names)
+        return b"<< /Font << " + used + b" >> >>"
+
+
+def stand_in_pages(data: bytes, pages: dict[int, bytes], present: set[int], first_number: int
+                   ) -> tuple[list[tuple[int, bytes]], list[int]]:
+    """What to append so the page text can be read: a page whose /Resources object was
+    lost is given again (the later definition wins) with stand-in fonts, and each text
+    content stream no page names becomes a new page. Returns the objects (number, body)
+    and the new pages' numbers, in file order."""
+    streams = {int(m.group(1)): m for i, m in enumerate(_STREAM_OBJ.finditer(data)) if i < MAX_STREAMS}
+    out = StandIns(first_number)
+    named: set[int] = set()
+    for number, body in pages.items():
+        contents = _contents_of(body)
+        named.update(contents)
+        lost = _RESOURCES_REF.search(body)
+        if lost and int(lost.group(1)) not in present:
+            text = b"\n".join(c for c in (_content(data, streams[n]) for n in contents if n in streams) if c)
+            out.add(body[: lost.start()] + b"/Resources " + out.resources(text) + body[lost.end() :], number)
+    orphans = []
+    for number, m in streams.items():
+        content = None if number in named else _content(data, m)
+        if content is not None and _TEXT_OPS.search(content):
+            orphans.append(out.add(b"<< /Type /Page /MediaBox [0 0 612 792] /Contents " + m.group(1) + b" "
+                                   + m.group(2) + b" R /Resources " + out.resources(content) + b" >>"))
+    return out.objects, orphans
+
+
+def _contents_of(body: bytes) -> list[int]:
+    out: list[int] = []
+    for m in _CONTENTS.finditer(body):
+        out += [int(n) for n in ([m.group(1)] if m.group(1) else _REF.findall(m.group(2)))]
     return out
-
-
-def orphan_pages(data: bytes, known: set[int], first_number: int) -> tuple[list[tuple[int, bytes]], list[int]]:
-    """New objects (number, body) for the text content streams not in `known`: a font
-    object for each font name used, and a page object for each stream. Returns the
-    objects and the page numbers among them, in file order."""
-    objects: list[tuple[int, bytes]] = []
-    pages: list[int] = []
-    fonts: dict[bytes, int] = {}
-    number = first_number
-    for i, m in enumerate(_STREAM_OBJ.finditer(data)):
-        if i >= MAX_STREAMS:
-            break
-        if int(m.group(1)) in known:
-            continue
-        content = _content(data, m)
-        if content is None or not _TEXT_OPS.search(content):
-            continue
-        for name in dict.fromkeys(_FONT_USE.findall(content)):
-            if name not in fonts:
-                fonts[name] = number
-                objects.append((number, b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica "
-                                        b"/Encoding /WinAnsiEncoding >>"))
-                number += 1
-        used = b" ".join(b"/" + n + b" " + str(fonts[n]).encode() + b" 0 R"
-                         for n in dict.fromkeys(_FONT_USE.findall(content)))
-        objects.append((number, b"<< /Type /Page /MediaBox [0 0 612 792] /Contents " + m.group(1) + b" "
-                        + m.group(2) + b" R /Resources << /Font << " + used + b" >> >> >>"))
-        pages.append(number)
-        number += 1
-    return objects, pages
 
 
 def _content(data: bytes, m: re.Match[bytes]) -> bytes | None:
