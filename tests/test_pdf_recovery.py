@@ -76,3 +76,11 @@ def test_a_truncated_compressed_object_stream_gives_what_it_holds():
     assert unpack_object_streams(b"garbage") == {}
     data = object_stream_pdf(TEXTS)
     assert sorted(unpack_object_streams(data)) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_truncated_encrypted_pdf_is_not_rebuilt_into_ciphertext(tmp_path: Path):
+    from made_files import encrypted_pdf, pdf_bytes
+
+    data = encrypted_pdf("pw", algorithm="RC4-128", plain=pdf_bytes([[TEXTS[0]], [TEXTS[1]]]))
+    with pytest.raises(LoaderError, match="damaged PDF, no page could be read"):
+        load(cut(tmp_path, data, data.rfind(b"xref")), "cut.pdf", passwords=["pw"])

@@ -223,7 +223,9 @@ def rebuild_pdf(data: bytes) -> bytes | None:
     (rag/loaders/pdf_objstm.py) are written out as plain objects first, and text content
     streams no surviving page points to get pages of their own (rag/loaders/pdf_orphans.py).
     Pages whose own content was cut off still fail, one by one, when read. None when no
-    page is found."""
+    page is found, and for an encrypted file (its key needs the lost trailer's /ID)."""
+    if re.search(rb"/Encrypt\b|/Filter\s*/Standard\b", data):
+        return None
     offsets, bodies = _plain_objects(data)
     out = bytearray(data if data.endswith(b"\n") else data + b"\n")
     for number, body in sorted(unpack_object_streams(data).items()):  # PDF 1.5+ object streams
