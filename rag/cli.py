@@ -19,7 +19,7 @@ from .cli_options import (  # noqa: F401  (the EXIT_* codes are part of rag.cli'
     Workers,
     grouped, settings_from,
 )
-from .cli_options import Gate, NoReader, Reader, Rerank
+from .cli_options import Gate, NoReader, Reader, Rerank, app_options
 
 app = typer.Typer(
     help="Local retrieval-augmented generation: ingest documents, search them, ask questions with cited answers.",
@@ -30,6 +30,7 @@ app = typer.Typer(
     # and reads [brackets] in help texts as markup.
     rich_markup_mode=None,
 )
+app.callback()(app_options)  # rag --version
 
 
 def _run(verbose: bool, fn: Callable[[], int | None], as_json: bool = False) -> None:
@@ -39,7 +40,7 @@ def _run(verbose: bool, fn: Callable[[], int | None], as_json: bool = False) -> 
     from .errors import RagError
     from .runtime import quiet_defaults
 
-    quiet_defaults()  # here, not at import: `rag --help` needs none of it
+    quiet_defaults(verbose)  # here, not at import: `rag --help` needs none of it
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
         code = fn()
@@ -169,11 +170,12 @@ def search(
 
         settings = place.settings(embed_model=embed_model, k=k, mode=mode, reader=reader, no_reader=no_reader,
                                   rerank=rerank)
-        hits = Index.open(settings=settings).search(query, settings.top_k, where=Filter.parse(where))
+        index = Index.open(settings=settings)
+        hits = index.search(query, settings.top_k, where=Filter.parse(where))
         if as_json:
             show.print_json({"query": query, "hits": [h.to_dict() for h in hits]})
         else:
-            show.hits(hits, settings.mode)
+            show.hits(hits, settings.mode, index.store.location)
 
     _run(verbose, body, as_json)
 
@@ -210,7 +212,7 @@ def ask(
         else:
             show.out.print()
             show.verdict(answer, settings.show_unsupported)
-            show.sources(answer, mode=settings.mode)
+            show.sources(answer, mode=settings.mode, index=index.store.location)
         return 0 if answer.answerable else EXIT_NOT_ANSWERABLE
 
     _run(verbose, body, as_json)

@@ -147,6 +147,21 @@ EvalIndexDir = Annotated[Optional[Path], typer.Option(
     "the index to ask (env RAG_INDEX_DIR; default indexes/default).")]
 
 # Exit codes (the README's table); 2 is Typer's own, for bad usage and out-of-range values.
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"rag {__version__}")
+        raise typer.Exit()
+
+
+def app_options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """The options of `rag` itself, before any command (the app's callback)."""
+
+
 EXIT_ERROR = 1
 EXIT_FILES_FAILED = 3
 EXIT_NOT_ANSWERABLE = 4

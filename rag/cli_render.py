@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from .inventory import Listing
     from .types import Answer, Hit, IngestReport
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped or redirected (`rag list | cat`, `> file`), stdout has no width to fit: rich
+# would fold tables to 80 columns and cut names short, so it gets a width no line reaches.
+# (rich already writes no colour codes where stdout is not a terminal.)
+PIPED_WIDTH = 100_000
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def print_json(data: Any) -> None:
@@ -120,6 +124,8 @@ def ingest_summary(report: "IngestReport") -> None:
         err.print(f"[yellow]warning:[/yellow] {escape(w.path)}: {escape(w.reason)}")
     for f in report.failed:
         err.print(f"[red]failed:[/red] {escape(f.path)}: {escape(f.reason)}")
+    for f in report.skipped_files:
+        err.print(f"[dim]skipped:[/dim] {escape(f.path)}: {escape(f.reason)}")
 
 
 def listing(listing: "Listing") -> None:
@@ -165,9 +171,9 @@ def scores(hit: "Hit", mode: str, digits: int = 3) -> str:
     return f"{ranked} · cosine {hit.similarity:.{digits}f}"
 
 
-def hits(found: "list[Hit]", mode: str = "hybrid") -> None:
+def hits(found: "list[Hit]", mode: str = "hybrid", index: str = "") -> None:
     if not found:
-        err.print("no results: the index is empty")
+        err.print(f"no results: the index{' at ' + escape(index) if index else ''} is empty")
     for h in found:
         out.print(f"[bold]{h.rank}.[/bold] {scores(h, mode)}  [cyan]{escape(where(h))}[/cyan]"
                   + (f"  [dim]{escape(h.heading)}[/dim]" if h.heading else ""))
@@ -288,7 +294,7 @@ def verdict(answer: "Answer", show_unsupported: bool = False) -> None:
         out.print(f"[yellow]{escape(refusal(answer))}[/yellow]")
 
 
-def sources(answer: "Answer", to: Console = out, mode: str = "hybrid") -> None:
+def sources(answer: "Answer", to: Console = out, mode: str = "hybrid", index: str = "") -> None:
     """The numbered sources with how each was used and the passage quoted from it (or the
     closest chunks when none could answer); `to` is err in `rag chat --json`."""
     cited = {c.id: ("the answer repeats it, uncited" if c.attributed else "cited") for c in answer.citations}
@@ -298,7 +304,7 @@ def sources(answer: "Answer", to: Console = out, mode: str = "hybrid") -> None:
             for h in answer.hits:
                 to.print(f"  [cyan]{escape(where(h))}[/cyan] ({scores(h, mode, 2)})  {escape(snippet(h.text, 110))}")
         else:
-            err.print("no sources: the index is empty")
+            err.print(f"no sources: the index{' at ' + escape(index) if index else ''} is empty")
         return
     to.print("\n[bold]Sources[/bold]")
     quotes = {c.id: c.quote for c in answer.citations if c.quote is not None}

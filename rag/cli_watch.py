@@ -58,7 +58,7 @@ def watch(
     from .errors import RagError
     from .runtime import quiet_defaults
 
-    quiet_defaults()
+    quiet_defaults(verbose)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
         _watch(paths, place, dict(embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import RagError
-from .loaders import is_supported
+from .loaders import is_supported, skip_reason
+from .types import FileFailure
 
 
 # Names that are never documents: editor swap, backup, lock and autosave files, partial
@@ -50,6 +51,7 @@ class Found:
     inputs: list[Input]  # the supported files, sorted by recorded name
     roots: list[str]  # the folders walked
     skipped: dict[str, int]  # files no loader reads, counted by suffix ("" for none)
+    skipped_files: list[FileFailure] = field(default_factory=list)  # each of them, by path, with the reason
 
 
 def matches(relative: str, pattern: str) -> bool:
@@ -67,6 +69,7 @@ def discover(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: 
     found: list[Input] = []
     roots: list[str] = []
     skipped: dict[str, int] = {}
+    skipped_files: list[FileFailure] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if not path.exists():
@@ -74,22 +77,23 @@ def discover(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: 
         if path.is_dir():
             root = path.resolve()
             roots.append(str(root))
-            found.extend(select(walk(root), include, exclude, skipped))
+            found.extend(select(walk(root), include, exclude, skipped, skipped_files))
         elif path.is_file():
             if not is_supported(path):
-                raise RagError(f"{raw}: unsupported file type {path.suffix or '(no suffix)'}")
+                raise RagError(f"{raw}: {skip_reason(path)}")
             absolute = str(path.resolve())
             found.append(Input(path, absolute, "", absolute))
         else:
             raise RagError(f"{raw}: not a regular file or folder")
     unique = {(i.root, i.relative): i for i in found}
-    return Found(sorted(unique.values(), key=lambda i: (i.relative, i.root)), roots, dict(sorted(skipped.items())))
+    return Found(sorted(unique.values(), key=lambda i: (i.relative, i.root)), roots, dict(sorted(skipped.items())),
+                 sorted(skipped_files, key=lambda f: f.path))
 
 
 def select(items: Iterable[Input], include: Sequence[str], exclude: Sequence[str],
-           skipped: dict[str, int] | None = None) -> list[Input]:
+           skipped: dict[str, int] | None = None, skipped_files: list[FileFailure] | None = None) -> list[Input]:
     """The files the globs let through that a loader reads; the others are counted in
-    `skipped` by suffix."""
+    `skipped` by suffix and listed in `skipped_files` with the reason."""
     out = []
     for item in items:
         if (include and not any(matches(item.relative, p) for p in include)) or \
@@ -100,6 +104,8 @@ def select(items: Iterable[Input], include: Sequence[str], exclude: Sequence[str
         elif skipped is not None:
             suffix = item.path.suffix.lower()
             skipped[suffix] = skipped.get(suffix, 0) + 1
+            if skipped_files is not None:
+                skipped_files.append(FileFailure(item.relative, skip_reason(item.path)))
     return out
 
 

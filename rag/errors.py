@@ -49,3 +49,10 @@ class LoaderError(RagError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+def unexpected_reason(exc: BaseException, what: str) -> str:
+    """The reason recorded for a file whose reading raised `exc`, an error no loader
+    expected (a library's own exception on a malformed file): its type and first line."""
+    detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+    return f"cannot read this {what} file ({type(exc).__name__}{': ' + detail if detail else ''})"

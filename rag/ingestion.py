@@ -24,8 +24,9 @@ from .discover import Input, discover
 from .embedders import Embedder, make_embedder, resolve_embed_model
 from .embedders.cache import CachedEmbedder, cache_file
 from .engines import Engine, open_engine
-from .errors import LoaderError, RagError
+from .errors import LoaderError, RagError, unexpected_reason
 from .identity import find_moves, name_inputs
+from .ingest_batch import Batcher
 from .loaders import REPAIRED_NOTE, SUPPORTED_SUFFIXES, iter_pages, read_error_reason
 from .manifest import CHUNKER, Chunking, EmbedderInfo, FileRecord, Manifest, new_manifest, now_iso
 from .stores import Backend, Transaction, Writer, backend_for, transaction
@@ -46,9 +47,16 @@ def page_chunks(
     count: Callable[[Sequence[str]], list[int]], limit: int, overlap: int, ocr: str = "auto",
 ) -> Iterator[tuple[Page, Sequence[Chunk]]]:
     """Each page of a file that has text, with its chunks (raises LoaderError). The worker
-    processes of rag/prefetch.py run this same function."""
-    for page in iter_pages(path, source, notes, passwords, time_limit, ocr=ocr):
-        yield page, chunk_page(page, count, limit, overlap)
+    processes of rag/prefetch.py and the Ray workers run this same function; anything
+    else reading or chunking one file raises is that file's LoaderError."""
+    try:
+        for page in iter_pages(path, source, notes, passwords, time_limit, ocr=ocr):
+            yield page, chunk_page(page, count, limit, overlap)
+    except LoaderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a parser's or a library's own error on this file
+        log.debug("reading %s raised", source, exc_info=True)
+        raise LoaderError(source, unexpected_reason(exc, path.suffix.lstrip(".").upper() or "text")) from None
 
 
 @dataclass
@@ -111,11 +119,15 @@ def ingest(
     found = discover(paths, include, exclude)
     if not found.inputs:
         looked = " ".join(sorted(SUPPORTED_SUFFIXES))
-        raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {looked})")
+        first = found.skipped_files[0] if found.skipped_files else None
+        skipped = f"; skipped {len(found.skipped_files)} file(s), e.g. {first.path}: {first.reason}" if first else ""
+        raise RagError(f"no supported documents in {', '.join(map(str, paths))} (looked for {looked} "
+                       f"and text files without a suffix{skipped})")
     roots = set(found.roots)
     report = ingest_inputs(found.inputs, lambda record: record.root in roots, index_dir, settings, embedder,
                            passwords, rebuild, progress, lock_wait)
-    return replace(report, seconds=time.perf_counter() - started, skipped=found.skipped)
+    return replace(report, seconds=time.perf_counter() - started, skipped=found.skipped,
+                   skipped_files=tuple(found.skipped_files))
 
 
 def ingest_inputs(
@@ -247,56 +259,6 @@ def _apply(
     )
 
 
-class _Batcher:
-    """Collects chunks across files and embeds them in large batches; a file is recorded
-    as finished only once all of its chunks are stored. Memory holds at most one batch."""
-
-    def __init__(self, writer: Writer, embedder: Embedder, settings: Settings, progress: ProgressFn | None):
-        self.writer, self.embedder, self.settings, self.progress = writer, embedder, settings, progress
-        self.size = settings.batch_size * 8  # chunks per flush to the store
-        self.chunks: list[Chunk] = []
-        self.pages: list[Page] = []
-        self.finished: list[tuple[str, FileRecord]] = []
-        self.embedded = 0
-        self.produced = 0  # chunks made so far: the embed bar's moving total
-
-    def add(self, page: Page, chunks: Sequence[Chunk]) -> None:
-        self.pages.append(page)
-        self.chunks.extend(chunks)
-        self.produced += len(chunks)
-        if len(self.chunks) >= self.size:
-            self.flush()
-
-    def finish(self, source: str, record: FileRecord) -> None:
-        self.finished.append((source, record))
-
-    def drop(self, source: str) -> None:
-        """Forget a failed file's chunks, buffered or already stored."""
-        kept = [c for c in self.chunks if c.source != source]
-        self.produced -= len(self.chunks) - len(kept)
-        self.chunks = kept
-        self.pages = [p for p in self.pages if p.source != source]
-        self.writer.discard_file(source)
-
-    def flush(self) -> None:
-        done = self.embedded
-
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            if self.progress:
-                self.progress(Progress("embed", done, self.produced))
-
-        texts = [c.embed_text() for c in self.chunks]
-        vectors = self.embedder.embed(texts, self.settings.batch_size, step)
-        self.writer.add_chunks(self.chunks, vectors)
-        self.writer.add_pages(self.pages)
-        for source, record in self.finished:
-            self.writer.finish_file(source, record)
-        self.embedded += len(self.chunks)
-        self.chunks, self.pages, self.finished = [], [], []
-
-
 def _embed_and_store(
     plan: _Plan, writer: Writer, embedder: Embedder, settings: Settings, passwords: Sequence[str],
     progress: ProgressFn | None, engine: Engine,
@@ -306,7 +268,7 @@ def _embed_and_store(
     updated: list[str] = []
     failed, warnings, repaired = list(plan.failed), [], []
     work = engine.work(plan.todo, embedder, writer, limit, passwords, partial(page_chunks, ocr=settings.ocr))
-    batch = _Batcher(work.writer, work.embedder, settings, progress)
+    batch = Batcher(work.writer, work.embedder, settings, progress)
     ahead = work.results((item.path, item.source) for item, _ in plan.todo)
     try:
         for n, (item, digest) in enumerate(plan.todo, start=1):

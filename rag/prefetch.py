@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .errors import LoaderError
+from .errors import LoaderError, unexpected_reason
 from .embedders.base import count_tokens_with, counting_tokenizer
 from .types import Chunk, Page
 
@@ -72,6 +72,8 @@ def _load(load: LoadFn, path: str, source: str, passwords: tuple[str, ...], time
             chunks.append(tuple(page_chunks_))
     except LoaderError as exc:
         return Loaded((), (), tuple(notes), exc.reason)
+    except Exception as exc:  # noqa: BLE001 - in a worker: still only this file's failure
+        return Loaded((), (), tuple(notes), unexpected_reason(exc, "file"))
     return Loaded(tuple(pages), tuple(chunks), tuple(notes))
 
 

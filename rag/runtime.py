@@ -37,10 +37,22 @@ ENV_DEFAULTS = {
 QUIET_LOGGERS = ("grpc._server", "pymilvus")
 
 
-def quiet_defaults() -> None:
-    """Set the command line's defaults: the variables above where unset, and the loggers
-    above to CRITICAL. Idempotent."""
+# Parsers that log (or warn about) every oddity of a damaged file on their own: pypdf's
+# "Ignoring wrong pointing object", "incorrect startxref", ... A file that cannot be read
+# is reported by name and reason anyway; their words go to the log only with -v, never
+# into the middle of the progress bars. Python warnings (pypdf's PdfReadWarning, Pillow's
+# DecompressionBombWarning) are routed to the log as "py.warnings" for the same reason.
+LIBRARY_LOGGERS = ("pypdf", "PIL", "fontTools", "openpyxl", "docx", "pptx", "rapidocr", "RapidOCR", "py.warnings")
+
+
+def quiet_defaults(verbose: bool = False) -> None:
+    """Set the command line's defaults: the variables above where unset, the quiet loggers
+    above to CRITICAL, and the parsers' loggers (and Python warnings) to the log at -v
+    only. Idempotent."""
     for name, value in ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    logging.captureWarnings(True)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.CRITICAL)

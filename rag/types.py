@@ -240,6 +240,7 @@ class IngestReport:
     index_dir: str = ""
     skipped: dict[str, int] = field(default_factory=dict)  # files no loader reads, by suffix
     moved: tuple[tuple[str, str], ...] = ()  # (old name, new name): same content, chunks kept
+    skipped_files: tuple[FileFailure, ...] = ()  # each file no loader reads, by its path in its folder
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -257,6 +258,7 @@ class IngestReport:
             "chunks_from_cache": self.chunks_from_cache,
             "index_dir": self.index_dir,
             "skipped": dict(self.skipped),
+            "skipped_files": [asdict(f) for f in self.skipped_files],
             "moved": len(self.moved),
             "paths": {
                 "added": list(self.added),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import shared
 from fakes import HashEmbedder
+from made_files import blank_pdf, damaged_encrypt, encrypted_pdf, write
 from typer.testing import CliRunner
 
 from rag import Settings, ingest
@@ -42,15 +44,15 @@ def folder(root: Path, files: dict[str, str | bytes]) -> Path:
 def test_every_kind_of_bad_file_is_named_with_its_reason(tmp_path: Path):
     docs = folder(tmp_path / "docs", {"good.md": "# Good\n\nA perfectly fine document about owls.\n",
                                       "empty.txt": "", "binary.txt": b"\x00\x01\x02garbage\x00"})
-    for name in ("sf-libreoffice-writer-password.pdf", "sf-imagemagick-CCITTFaxDecode.pdf"):
-        (docs / name).write_bytes(shared("pdfs", name).read_bytes())
+    write(docs, {"locked.pdf": encrypted_pdf(), "blank.pdf": blank_pdf(), "bad-encrypt.pdf": damaged_encrypt()})
     report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
     reasons = {f.path: f.reason for f in report.failed}
     assert reasons == {
         "empty.txt": "empty file (no text)",
         "binary.txt": "binary data (NUL bytes) in a text file",
-        "sf-libreoffice-writer-password.pdf": "encrypted, needs a password (--pdf-password)",
-        "sf-imagemagick-CCITTFaxDecode.pdf": "no extractable text (blank, or OCR found no text)",  # a 16 x 16 smiley
+        "locked.pdf": "encrypted, needs a password (--pdf-password)",
+        "blank.pdf": "no extractable text (blank, or OCR found no text)",
+        "bad-encrypt.pdf": "PDF uses something pypdf cannot read (Encryption V=0 NOT supported)",
     }
     assert report.added == ("good.md",)
     assert set(FaissStore.open(tmp_path / "idx").files()) == {"good.md"}
@@ -58,9 +60,25 @@ def test_every_kind_of_bad_file_is_named_with_its_reason(tmp_path: Path):
 
 def test_pdf_password_opens_the_encrypted_file(tmp_path: Path):
     docs = folder(tmp_path / "docs", {})
-    (docs / "locked.pdf").write_bytes(shared("pdfs", "sf-libreoffice-writer-password.pdf").read_bytes())
-    report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder(), passwords=["wrong", "openpassword"])
-    assert report.failed == () and report.added == ("locked.pdf",)
+    (docs / "locked.pdf").write_bytes(encrypted_pdf())
+    (docs / "rc4.pdf").write_bytes(encrypted_pdf("foo", algorithm="RC4-40"))
+    report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder(),
+                    passwords=["wrong", "openpassword", "foo"])
+    assert report.failed == () and report.added == ("locked.pdf", "rc4.pdf")
+
+
+@pytest.mark.shared_data
+def test_real_encrypted_and_scanned_pdfs_are_named_with_their_reasons(tmp_path: Path):
+    docs = folder(tmp_path / "docs", {"good.md": "# Good\n\nA perfectly fine document about owls.\n"})
+    for name in ("sf-libreoffice-writer-password.pdf", "sf-imagemagick-CCITTFaxDecode.pdf"):
+        (docs / name).write_bytes(shared("pdfs", name).read_bytes())
+    report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
+    assert {f.path: f.reason for f in report.failed} == {
+        "sf-libreoffice-writer-password.pdf": "encrypted, needs a password (--pdf-password)",
+        "sf-imagemagick-CCITTFaxDecode.pdf": "no extractable text (blank, or OCR found no text)",  # a 16 x 16 smiley
+    }
+    report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder(), passwords=["openpassword"])
+    assert [f.path for f in report.failed] == ["sf-imagemagick-CCITTFaxDecode.pdf"]
 
 
 def test_cli_exit_status_is_non_zero_when_a_file_failed(tmp_path: Path, hash_models):
@@ -191,10 +209,19 @@ def test_truncated_pdf_keeps_the_pages_that_survive(tmp_path: Path):
     assert [p.page for p in pages] == [p.page for p in whole]
     assert [p.text for p in pages] == [p.text for p in whole]
     assert any(n.startswith("damaged PDF") for n in notes)
-    half = tmp_path / "half.pdf"
+    half = tmp_path / "half.pdf"  # fonts and resources are written last: lost, standard fonts stand in
     half.write_bytes(data[: len(data) // 2])
+    pages, notes = loaders.load(half, "half.pdf")
+    assert [p.page for p in pages] == [1, 2] and [p.text for p in pages] == [p.text for p in whole[:2]]
+    assert notes[0].startswith("damaged PDF")
     with pytest.raises(LoaderError, match="damaged PDF, no page could be read"):
-        loaders.load(half, "half.pdf")
+        loaders.load(_written(tmp_path, data[:300]), "start.pdf")  # cut inside the first page
+
+
+def _written(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "start.pdf"
+    path.write_bytes(data)
+    return path
 
 
 def test_a_file_that_cannot_be_hashed_is_reported_in_the_loaders_words(tmp_path: Path, monkeypatch):
@@ -217,16 +244,24 @@ def test_a_file_that_cannot_be_hashed_is_reported_in_the_loaders_words(tmp_path:
 
 def test_unsupported_files_are_counted_by_suffix_not_skipped_silently(tmp_path: Path, hash_models):
     docs = folder(tmp_path / "docs", {"a.md": "Alpha words.\n", "plan.dwg": b"\x00\x01", "b.DWG": b"\x02",
-                                      "notes": "no suffix", "drafts/c.xyz": "x", ".hidden.dwg": b"\x03"})
+                                      "notes": "no suffix, but text", "core": b"\x7fELF\x00\x01",
+                                      "drafts/c.xyz": "x", ".hidden.dwg": b"\x03"})
     report = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder())
-    assert report.added == ("a.md",)
+    assert report.added == ("a.md", "notes")
     assert report.skipped == {"": 1, ".dwg": 2, ".xyz": 1} == report.to_dict()["skipped"]
+    want = [("b.DWG", "unsupported file type .dwg"), ("core", "no file type (no suffix) and not plain text"),
+            ("drafts/c.xyz", "unsupported file type .xyz"), ("plan.dwg", "unsupported file type .dwg")]
+    assert [(f.path, f.reason) for f in report.skipped_files] == want
+    assert report.to_dict()["skipped_files"] == [{"path": p, "reason": r} for p, r in want]
     excluded = ingest([docs], settings=settings(tmp_path), embedder=HashEmbedder(), exclude=["*.dwg"])
     # What an exclude pattern hides is not "skipped" (globs are case-sensitive: b.DWG stays).
     assert excluded.skipped == {"": 1, ".dwg": 1, ".xyz": 1}
     result = runner.invoke(app, ["ingest", str(docs), "--index-dir", str(tmp_path / "cli-idx")])
     assert result.exit_code == 0, result.stderr
     assert "skipped (unsupported)" in result.stdout and "2 .dwg" in result.stdout
+    assert "skipped: drafts/c.xyz: unsupported file type .xyz" in result.stderr
+    result = runner.invoke(app, ["ingest", str(docs), "--index-dir", str(tmp_path / "json-idx"), "--json"])
+    assert json.loads(result.stdout)["skipped_files"][1] == {"path": "core", "reason": want[1][1]}
 
 
 def test_a_parser_crash_on_one_file_fails_that_file_only(tmp_path: Path, monkeypatch):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, PROJECT, shared
+from made_files import damaged_encrypt, encrypted_pdf
 from rag.errors import LoaderError
 from rag.loaders import decode_text, html_to_text, is_supported, load
 
@@ -137,6 +138,30 @@ def test_multipage_pdf_has_one_based_pages():
     assert warnings == []
 
 
+@pytest.mark.parametrize("algorithm", ["AES-256", "AES-128", "RC4-128", "RC4-40"])
+def test_made_encrypted_pdf_needs_its_password(tmp_path, algorithm):
+    path = tmp_path / "locked.pdf"
+    path.write_bytes(encrypted_pdf("secret", algorithm=algorithm))
+    with pytest.raises(LoaderError, match="needs a password"):
+        load_one(path)
+    with pytest.raises(LoaderError, match="do not open it"):
+        load_one(path, passwords=["wrong"])
+    pages, _ = load_one(path, passwords=["wrong", "secret"])
+    assert [p.page for p in pages] == [1] and "owls hunt" in pages[0].text
+
+
+@pytest.mark.parametrize("version", [b"0", b"9"])
+def test_damaged_encrypt_dictionary_is_the_files_failure(tmp_path, version):
+    # pypdf raises NotImplementedError for these while opening the file, before any page.
+    path = tmp_path / "odd.pdf"
+    path.write_bytes(damaged_encrypt(version))
+    with pytest.raises(LoaderError) as info:
+        load_one(path, passwords=["pw"])
+    want = f"PDF uses something pypdf cannot read (Encryption V={version.decode()} NOT supported)"
+    assert info.value.path == "odd.pdf" and info.value.reason == want
+
+
+@pytest.mark.shared_data
 def test_encrypted_pdf_needs_password():
     path = shared("pdfs", "sf-libreoffice-writer-password.pdf")
     with pytest.raises(LoaderError) as info:
@@ -149,6 +174,7 @@ def test_encrypted_pdf_needs_password():
     assert pages[0].page == 1
 
 
+@pytest.mark.shared_data
 def test_rc4_40_pdf_opens_with_user_password():
     path = shared("pdfs", "pm-rc4-40.pdf")
     with pytest.raises(LoaderError, match="password"):
@@ -157,12 +183,14 @@ def test_rc4_40_pdf_opens_with_user_password():
     assert "Secret" in "".join(p.text for p in pages)
 
 
+@pytest.mark.shared_data
 def test_scanned_pdf_has_no_extractable_text():
     with pytest.raises(LoaderError) as info:
         load_one(shared("pdfs", "sf-imagemagick-CCITTFaxDecode.pdf"))
     assert "no extractable text" in info.value.reason
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("name", ["pp-issue-297.pdf", "pm-zen_of_python_corrupted.pdf"])
 def test_damaged_pdf_loads_pages_or_raises_loader_error(name):
     path = shared("pdfs", name)
@@ -175,6 +203,7 @@ def test_damaged_pdf_loads_pages_or_raises_loader_error(name):
         assert all(isinstance(w, str) for w in warnings)
 
 
+@pytest.mark.shared_data
 def test_corrupted_zen_pdf_text_is_recovered():
     pages, _ = load_one(shared("pdfs", "pm-zen_of_python_corrupted.pdf"))
     assert "Beautiful is better than ugly." in pages[0].text

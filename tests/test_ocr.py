@@ -174,6 +174,7 @@ def test_always_recognises_pages_that_have_a_text_layer(tmp_path: Path, monkeypa
     assert cer(again.text, "Vectors live in the index.") <= MAX_CER, again.text
 
 
+@pytest.mark.shared_data
 def test_the_shared_image_only_pdf_goes_through_ocr(monkeypatch: pytest.MonkeyPatch):
     # Its one page is a 16 x 16 pixel smiley face drawn with CCITT fax compression: it is
     # rendered and recognised now, and there is no text in it to find.

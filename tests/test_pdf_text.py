@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import shared
 
 from rag.chunking import chunk_page
@@ -78,6 +80,7 @@ def test_furniture_needs_repetition_on_enough_pages():
     assert drop_furniture(once) == once
 
 
+@pytest.mark.shared_data
 def test_shared_papers_read_better():
     paper, _ = load(shared("pdfs", "pm-naacl06-shinyama.pdf"), "paper.pdf")
     text = "\n".join(p.text for p in paper)

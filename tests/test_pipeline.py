@@ -171,11 +171,11 @@ def test_pdf_pages_are_recorded(tmp_path):
 
 
 def test_encrypted_pdf_with_password(tmp_path):
-    from conftest import shared
+    from made_files import encrypted_pdf
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "locked.pdf").write_bytes(shared("pdfs", "sf-libreoffice-writer-password.pdf").read_bytes())
+    (docs / "locked.pdf").write_bytes(encrypted_pdf("openpassword"))
     (docs / "ok.txt").write_text("Plain text file.\n")
     s = settings(tmp_path)
     report = ingest([docs], settings=s, embedder=HashEmbedder())

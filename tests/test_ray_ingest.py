@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 import pytest
-from conftest import SHARED
+from made_files import bad_pdfs, write
 from fakes import HashEmbedder
 from typer.testing import CliRunner
 
@@ -63,8 +63,7 @@ def with_bad_files(root: Path) -> Path:
     """The sample corpus plus broken, encrypted and damaged PDFs: failures and notes."""
     docs = root / "docs"
     shutil.copytree(CORPUS, docs)
-    for name in ("pm-zen_of_python_corrupted.pdf", "sf-libreoffice-writer-password.pdf", "pp-issue-297.pdf"):
-        shutil.copy(SHARED / "pdfs" / name, docs / name)
+    write(docs, bad_pdfs())
     (docs / "empty.md").write_text("")
     return docs
 
@@ -284,3 +283,16 @@ def test_shipped_files_go_in_windows_of_bounded_bytes(tmp_path: Path):
         items.append((path, path.name))
     assert [[s for _, s in w] for w in _windows(items, 90)] == [["0.txt", "1.txt"], ["2.txt"], ["3.txt"], ["4.txt"]]
     assert list(_windows(items, None)) == [items] and list(_windows([], None)) == []
+
+
+def test_damaged_documents_fail_one_by_one_on_ray(local_ray: None, tmp_path: Path):
+    """Fuzzed copies of real documents (tests/fuzz_docs.py): whatever a parser raises in a
+    Ray worker is that file's failure, as in a local ingest, and the rest is stored."""
+    from fuzz_docs import cases
+
+    docs = write(tmp_path / "docs", {**cases(16, skip_images=True), "ok.md": b"# Owls\n\nOwls hunt at night.\n"})
+    local = Settings.load({"index_dir": tmp_path / "local", "file_timeout": 20})
+    want = ingest([docs], settings=local, embedder=HashEmbedder())
+    got = ingest([docs], settings=replace(local, index_dir=tmp_path / "ray", engine="ray"), embedder=HashEmbedder())
+    assert want.failed and "ok.md" in want.added
+    assert got.added == want.added and got.failed == want.failed

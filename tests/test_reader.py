@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import shared
 from fakes import EchoGenerator, FakeReader, HashEmbedder
 from typer.testing import CliRunner
 
@@ -387,6 +388,7 @@ def test_reading_never_imports_torch(tmp_path: Path, tiny: Path):
 
 # ---------------------------------------------------------------- the packaged reader
 
+@pytest.mark.shared_data
 def test_the_packaged_reader_reads_held_out_squad_articles():
     """The shipped model, loaded from the package with no network, on the held-out SQuAD
     2.0 articles (never trained on): for the first three answerable questions of each, its
@@ -399,7 +401,7 @@ def test_the_packaged_reader_reads_held_out_squad_articles():
     assert reader.threshold == meta["threshold"]
     held = set(meta["heldout"]["articles"])
     articles: dict[str, list[dict]] = {}
-    with open(PROJECT.parent / "shared" / "data" / "squad2-dev" / "questions.jsonl", encoding="utf-8") as f:
+    with open(shared("squad2-dev", "questions.jsonl"), encoding="utf-8") as f:
         for row in map(json.loads, f):
             if row["title"] in held:
                 articles.setdefault(row["title"], []).append(row)

@@ -135,3 +135,20 @@ def test_the_package_ships_every_subpackage_and_data_file() -> None:
     globs = config.get("package-data", {}).get("rag", [])
     data = [p.relative_to(ROOT).as_posix() for p in (ROOT / "models").rglob("*") if p.is_file()]
     assert data and all(any(fnmatch.fnmatch(f, g) for g in globs) for f in data)
+
+
+def test_every_test_that_reads_the_shared_data_is_marked():
+    """A test that calls conftest.shared(...) or reads SHARED is marked shared_data, so
+    `-m shared_data` (.ci/fresh_clone) selects all of them and `-m "not shared_data"`
+    none."""
+    unmarked = []
+    for path in sorted((ROOT.parent / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef) or not node.name.startswith("test_"):
+                continue
+            uses = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "shared"
+                       or isinstance(n, ast.Name) and n.id == "SHARED" for n in ast.walk(node))
+            marked = any("shared_data" in ast.unparse(d) for d in node.decorator_list)
+            if uses and not marked:
+                unmarked.append(f"{path.name}::{node.name}")
+    assert unmarked == []

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import LoaderError, RagError
+from ..errors import LoaderError, RagError, unexpected_reason
 from ..prefetch import Loaded, LoadFn
 from ..types import Chunk, Page
 
@@ -126,6 +126,8 @@ def _load(path: Path, source: str, job: LoadJob) -> Loaded:
             chunks.append(tuple(page_chunks))
     except LoaderError as exc:
         return Loaded((), (), tuple(notes), exc.reason)
+    except Exception as exc:  # noqa: BLE001 - in a worker: still only this file's failure
+        return Loaded((), (), tuple(notes), unexpected_reason(exc, "file"))
     return Loaded(tuple(pages), tuple(chunks), tuple(notes))
 
 

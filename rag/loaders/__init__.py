@@ -17,18 +17,19 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Protocol
+from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
-from ..errors import LoaderError
+from ..errors import LoaderError, unexpected_reason
 from ..types import Page
 from . import epub, html, images, office, opendoc, pdf, sheets, text
 from .html import html_to_text
-from .text import REPAIRED_NOTE, SEGMENT_BYTES, STREAM_BYTES, decode_text, read_error_reason
+from .text import (REPAIRED_NOTE, SEGMENT_BYTES, STREAM_BYTES, decode_text, has_real_suffix, is_text_name,
+                   read_error_reason, sniffs_as_text)
 
 __all__ = [
     "DEFAULT_TIME_LIMIT", "FAMILIES", "Family", "REPAIRED_NOTE", "Reader", "SEGMENT_BYTES", "STREAM_BYTES",
     "SUPPORTED_SUFFIXES", "decode_text", "html_to_text", "is_supported", "iter_pages", "load",
-    "read_error_reason",
+    "read_error_reason", "skip_reason",
 ]
 
 DEFAULT_TIME_LIMIT = 120.0  # seconds to parse one file of a timed family
@@ -62,11 +63,34 @@ FAMILIES = (
     Family("EPUB", epub.KINDS, epub.read, timed=True),
 )
 _BY_SUFFIX = {suffix: family for family in FAMILIES for suffix in family.kinds}
+_TEXT = FAMILIES[0]
 SUPPORTED_SUFFIXES = frozenset(_BY_SUFFIX)
 
 
 def is_supported(path: Path) -> bool:
-    return path.suffix.lower() in SUPPORTED_SUFFIXES
+    """Whether a loader reads the file: by its suffix, or, for a name without one (LICENSE,
+    Apache-2.0, METADATA), by its content being text (this reads its first bytes)."""
+    return _family_of(path) is not None
+
+
+def skip_reason(path: Path) -> str:
+    """Why `is_supported` said no."""
+    if has_real_suffix(path.name):
+        return f"unsupported file type {path.suffix.lower()}"
+    return "no file type (no suffix) and not plain text"
+
+
+def _family_of(path: Path) -> tuple[Family, str] | None:
+    """The family that reads a file and the kind of its pages."""
+    if has_real_suffix(path.name):
+        family = _BY_SUFFIX.get(path.suffix.lower())
+        if family is not None:
+            return family, family.kinds[path.suffix.lower()]
+        if not is_text_name(path.name):
+            return None
+    if sniffs_as_text(path):
+        return _TEXT, "text"
+    return None
 
 
 def load(
@@ -79,18 +103,18 @@ def load(
     return pages, notes
 
 
-def _guarded(pages: Iterator[Page], source: str, family: "Family") -> Iterator[Page]:
+def _guarded(read: Callable[[], Iterable[Page]], source: str, family: "Family") -> Iterator[Page]:
     """A family's pages, with anything unexpected its parser raises (a library's own
     exception on a malformed file) turned into that file's failure: one bad file must
-    not stop the rest of the folder."""
+    not stop the rest of the folder. `read` is called in here, not by the caller: a
+    family whose `read` is a plain function (PDF) raises while being called, and that
+    must be caught too."""
     try:
-        yield from pages
+        yield from read()
     except (LoaderError, _TimeUp):
         raise
     except Exception as exc:  # noqa: BLE001 - parsers raise anything on hostile input
-        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        raise LoaderError(source, f"cannot read this {family.name} file ({type(exc).__name__}"
-                                  f"{': ' + detail if detail else ''})") from None
+        raise LoaderError(source, unexpected_reason(exc, family.name)) from None
 
 
 def iter_pages(
@@ -116,19 +140,19 @@ def iter_pages(
         LoaderError: the file has no usable text at all (possibly after some pages
             were yielded, for a large text file that fails part-way).
     """
-    suffix = path.suffix.lower()
-    family = _BY_SUFFIX.get(suffix)
-    if family is None:
-        raise LoaderError(source, f"unsupported file type {suffix or '(no suffix)'}")
-    kind = family.kinds[suffix]
+    found = _family_of(path)
+    if found is None:
+        raise LoaderError(source, skip_reason(path))
+    family, kind = found
     options = {"ocr": ocr} if family.ocr else {}
     if not family.timed:
-        yield from _guarded(family.read(path, source, kind, notes, tuple(passwords), **options), source, family)
+        yield from _guarded(lambda: family.read(path, source, kind, notes, tuple(passwords), **options), source, family)
         return
     found: list[str] = []  # kept only if the parse finishes in time
     try:
         with _time_limit(time_limit):
-            pages = list(_guarded(family.read(path, source, kind, found, tuple(passwords), **options), source, family))
+            pages = list(_guarded(lambda: family.read(path, source, kind, found, tuple(passwords), **options),
+                                  source, family))
     except _TimeUp:
         raise LoaderError(source, f"{family.name} parsing took longer than {time_limit:g} s and was stopped") from None
     notes.extend(found)

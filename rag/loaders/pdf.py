@@ -23,6 +23,8 @@ from typing import Any, Iterable
 
 from ..errors import LoaderError
 from ..types import Page
+from .pdf_objstm import unpack_object_streams
+from .pdf_orphans import stand_in_pages
 from .pdf_text import clean_pages
 from .text import read_bytes, repair
 
@@ -87,7 +89,7 @@ def _text_layer(opened: _Opened, warnings: list[str]) -> tuple[dict[int, str], l
             warnings.append(f"page {number}: unreadable ({_short(exc)})")
             continue
         visible = text.strip()
-        if visible and visible.count("\ufffd") > len(visible) * 0.3:
+        if visible and (visible.count("\ufffd") > len(visible) * 0.3 or _controls(visible) > len(visible) * 0.02):
             undecodable.append(number)
         else:
             texts[number] = text
@@ -126,7 +128,11 @@ def _recognise(opened: _Opened, numbers: list[int], every: bool, warnings: list[
         for number in numbers:
             if number > len(document):
                 continue
-            page = document[number - 1]
+            try:
+                page = document[number - 1]
+            except pdfium.PdfiumError as exc:
+                warnings.append(f"page {number}: could not be rendered for OCR ({_short(exc)})")
+                continue
             try:
                 if not every and not any(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)):
                     continue
@@ -179,6 +185,8 @@ def _open(data: bytes, source: str, passwords: tuple[str, ...]) -> _Opened:
             return _reader(rebuilt, source, passwords, damage)
         except broken:
             raise LoaderError(source, f"damaged PDF, no page could be read ({damage})") from None
+    except NotImplementedError as exc:  # pypdf on a feature it lacks, e.g. a damaged /Encrypt (/V 0)
+        raise LoaderError(source, f"PDF uses something pypdf cannot read ({_short(exc)})") from None
 
 
 def _reader(raw: bytes, source: str, passwords: tuple[str, ...], damage: str) -> _Opened:
@@ -211,25 +219,52 @@ def _no_page_reason(damage: str, empty: list[int], warnings: list[str], ocr: str
 def rebuild_pdf(data: bytes) -> bytes | None:
     """Recovery for a PDF whose cross-reference table or trailer is lost: find every
     "N G obj" in the bytes, gather the objects that are pages into a new page tree, and
-    append a fresh catalog, xref table and trailer. Pages whose own content was cut off
-    still fail, one by one, when read. None when no page object is found."""
-    offsets: dict[int, tuple[int, int]] = {}
-    pages: list[int] = []
-    for m in _OBJ.finditer(data):
-        number, gen = int(m.group(1)), int(m.group(2))
-        offsets[number] = (m.start(), gen)  # a later definition of a number wins, as in an update
-    for number, (start, _) in sorted(offsets.items(), key=lambda kv: kv[1][0]):
-        end = data.find(b"endobj", start)
-        body = data[start : end if end > 0 else start + 4096]
-        if _PAGE.search(body):
-            pages.append(number)
+    append a fresh catalog, xref table and trailer. Objects packed in object streams
+    (rag/loaders/pdf_objstm.py) are written out as plain objects first, and text content
+    streams no surviving page points to get pages of their own (rag/loaders/pdf_orphans.py).
+    Pages whose own content was cut off still fail, one by one, when read. None when no
+    page is found, and for an encrypted file (its key needs the lost trailer's /ID)."""
+    if re.search(rb"/Encrypt\b|/Filter\s*/Standard\b", data):
+        return None
+    offsets, bodies = _plain_objects(data)
+    out = bytearray(data if data.endswith(b"\n") else data + b"\n")
+    for number, body in sorted(unpack_object_streams(data).items()):  # PDF 1.5+ object streams
+        if number not in offsets:
+            offsets[number] = (len(out), 0)
+            out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+            bodies[number] = body
+    pages = [n for n, body in bodies.items() if _PAGE.search(body)]
+    free = max([*offsets, *(int(m.group(1)) for m in _OBJ.finditer(data))], default=0) + 1  # even cut ones
+    extra, orphans = stand_in_pages(data, {n: bodies[n] for n in pages}, set(offsets), free)
+    for number, body in extra:  # a page given again here replaces its first definition
+        offsets[number] = (len(out), 0)
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    pages += orphans
     if not pages:
         return None
+    return _with_page_tree(out, offsets, pages)
+
+
+def _plain_objects(data: bytes) -> tuple[dict[int, tuple[int, int]], dict[int, bytes]]:
+    """Each complete "N G obj ... endobj" in the bytes: its offset and generation, and its body."""
+    offsets: dict[int, tuple[int, int]] = {}
+    heads: dict[int, int] = {}  # where each object's body starts, after "N G obj"
+    for m in _OBJ.finditer(data):
+        offsets[int(m.group(1))] = (m.start(), int(m.group(2)))  # a later definition wins, as in an update
+        heads[int(m.group(1))] = m.end()
+    bodies: dict[int, bytes] = {}
+    for number, (start, _) in sorted(offsets.items(), key=lambda kv: kv[1][0]):
+        end = data.find(b"endobj", start)
+        if end < 0 and b"stream" in data[start:]:  # a stream the file was cut in: pypdf loops on it
+            del offsets[number]
+            continue
+        bodies[number] = data[heads[number] : end if end > 0 else len(data)]  # a cut dictionary still reads
+    return offsets, bodies
+
+
+def _with_page_tree(out: bytearray, offsets: dict[int, tuple[int, int]], pages: list[int]) -> bytes:
     top = max(offsets) + 1
     tree, catalog = top, top + 1
-    out = bytearray(data)
-    if not out.endswith(b"\n"):
-        out += b"\n"
     kids = " ".join(f"{n} 0 R" for n in pages)
     for number, body in (
         (tree, f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>"),
@@ -245,6 +280,12 @@ def rebuild_pdf(data: bytes) -> bytes | None:
         out += f"{start:010d} {gen:05d} {'n' if n in offsets else 'f'} \n".encode()
     out += f"trailer\n<< /Size {size} /Root {catalog} 0 R >>\nstartxref\n{xref_at}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def _controls(text: str) -> int:
+    """Control characters in extracted text: glyph codes of a font whose mapping to
+    characters is missing (lost with a damaged file, or never written) come out as these."""
+    return sum(1 for c in text if c < " " and c not in "\t\n\r\f")
 
 
 def _short(exc: BaseException) -> str:

@@ -37,6 +37,44 @@ _BOMS = (
 _MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u2018-\u203a\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u20ac\u2122]")
 
 
+# Files that are plain text whatever follows their name (LICENSE, COPYING.LIB, README.Debian,
+# NOTICE, AUTHORS, CHANGELOG, ...): read even when they have no suffix, as long as they are not binary.
+TEXT_NAMES = ("license", "licence", "copying", "readme", "notice", "authors", "changelog", "changes", "news",
+              "contributors", "thanks", "todo", "install", "copyright", "history", "metadata")
+SNIFF_BYTES = 8192
+
+
+def is_text_name(name: str) -> bool:
+    stem = name.lower().split(".", 1)[0].replace("_", "-").split("-", 1)[0]
+    return stem in TEXT_NAMES
+
+
+def has_real_suffix(name: str) -> bool:
+    """Whether a file name ends in a file type: ".txt", not "Apache-2.0"'s ".0" or no dot."""
+    suffix = Path(name).suffix
+    return bool(suffix) and not suffix[1:].replace("_", "").isdigit()
+
+
+def sniffs_as_text(path: Path) -> bool:
+    """Whether a file's first bytes are text: no NUL byte, and UTF-8 (or, failing that,
+    nearly all printable in cp1252). An empty or unreadable file is not."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError:
+        return False
+    if not head or b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+            text = head.decode("cp1252", errors="replace")
+            printable = sum(c.isprintable() or c in "\n\r\t\f" for c in text)
+            return printable >= 0.97 * len(text)
+    return True
+
+
 def read(path: Path, source: str, kind: str, notes: list[str], passwords: Iterable[str] = ()) -> Iterator[Page]:
     """The pages of a text file: one, or a segment per page past STREAM_BYTES."""
     try:
@@ -46,12 +84,17 @@ def read(path: Path, source: str, kind: str, notes: list[str], passwords: Iterab
     if size > STREAM_BYTES:
         yield from _stream_text(path, source, kind, notes)
         return
-    yield whole_page(source, decode_text(read_bytes(path, source), source), kind, notes)
+    yield whole_page(source, decode_text(read_bytes(path, source), source), kind, notes, clean=True)
 
 
-def whole_page(source: str, text: str, kind: str, notes: list[str]) -> Page:
-    """A whole file's decoded text as its one page, repaired; an empty file is an error."""
+def whole_page(source: str, text: str, kind: str, notes: list[str], clean: bool = False) -> Page:
+    """A whole file's decoded text as its one page, repaired (and with `clean`, its markup
+    and layout cleaned: rag/loaders/cleanup.py); an empty file is an error."""
     text = repair(text, notes)
+    if clean:
+        from .cleanup import clean_text
+
+        text = clean_text(text, kind)
     if not text.strip():
         raise LoaderError(source, "empty file (no text)")
     return Page(source=source, page=None, text=text, kind=kind)

@@ -108,7 +108,7 @@ class FaissStore:
 
     @property
     def location(self) -> str:
-        return str(self.index_dir)
+        return str(Path(self.index_dir).absolute())  # messages name it whatever the working directory
 
     def search(self, query_vectors: np.ndarray, k: int, where: Any = None) -> list[list[tuple[int, float]]]:
         """Top-k (chunk id, inner product) per query row. `where` is a hint only: the
@@ -231,7 +231,7 @@ class FaissBackend:
 
     @property
     def location(self) -> str:
-        return str(self.index_dir)
+        return str(Path(self.index_dir).absolute())  # messages name it whatever the working directory
 
     def exists(self) -> bool:
         return exists(self.index_dir)

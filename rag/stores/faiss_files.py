@@ -67,7 +67,8 @@ def live_generation(index_dir: Path) -> Path:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise IndexNotFoundError(
-            f"no index at {index_dir}: build one with `rag ingest <folder>` (or pass --index-dir)"
+            f"no index at {Path(index_dir).absolute()}: build one with `rag ingest <folder>` (or pass --index-dir; "
+            "the default, indexes/default, is under the current folder)"
         ) from None
     except NotADirectoryError:
         raise _not_a_folder(index_dir) from None
