@@ -338,10 +338,11 @@ def migrate(
     _run(verbose, body, as_json)
 
 
-from . import cli_serve  # noqa: E402  (serve and mcp live in their own module)
+from . import cli_reindex, cli_serve  # noqa: E402  (serve, mcp and reindex live in their own modules)
 from .cli_watch import watch as _watch  # noqa: E402  (its own module; only typer at import)
 
 cli_serve.register(app, _run)
+cli_reindex.register(app, _run)
 app.command("watch", cls=Command)(_watch)
 
 
