@@ -8,7 +8,7 @@ from typing import Annotated, Callable
 
 import typer
 
-from .cli_options import Command, EmbedModel, Json, PlaceFlags, Verbose, grouped
+from .cli_options import Command, EmbedModel, EmbedVariant, Json, PlaceFlags, Verbose, grouped
 
 _run: Callable[..., None]  # rag.cli's command runner, given by register()
 
@@ -24,11 +24,12 @@ def register(app: typer.Typer, run: Callable[..., None]) -> None:
 def reindex(
     place: PlaceFlags,
     embed_model: EmbedModel = None,
+    embed_variant: EmbedVariant = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Json = False,
     verbose: Verbose = False,
 ) -> None:
-    """Embed the index's stored chunk texts again with another embedder.
+    """Embed the index's stored chunk texts again with another embedder or variant.
 
     No document is read again. The old index answers until the new one is committed; an
     interrupted run leaves it as it was, and the next run reuses the vectors already
@@ -40,7 +41,7 @@ def reindex(
         from .ingestion import WRITER_WAIT
         from .reindex import reindex as run_reindex
 
-        settings = place.settings(embed_model=embed_model)
+        settings = place.settings(embed_model=embed_model, embed_variant=embed_variant)
         with show.progress(quiet) as on_progress:
             report = run_reindex(settings, lock_wait=WRITER_WAIT, progress=on_progress)
         if as_json:

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 from .chunking import chunk_page
 from .config import Settings, settings_for
 from .discover import Input, discover
-from .embedders import Embedder, make_embedder, resolve_embed_model
+from .embedders import Embedder, make_embedder, resolve_embed_model, variant_name
 from .embedders.cache import CachedEmbedder, cache_file
 from .engines import Engine, open_engine
 from .errors import LoaderError, RagError
@@ -161,7 +161,8 @@ def _plan(
             if not rebuild:  # a damaged index can only be started afresh
                 raise
         if old and not rebuild:
-            name = embedder.name if embedder else resolve_embed_model(settings.embed_model)[0]
+            name = embedder.name if embedder else variant_name(resolve_embed_model(settings.embed_model)[0],
+                                                               settings.embed_variant)
             old.check_compatible(backend.location, name, embedder.dim if embedder else None, chunking_of(settings))
     plan = _Plan(old)
     old_files = plan.old_files

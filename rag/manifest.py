@@ -146,7 +146,8 @@ class Manifest:
             asked = embedder or built.name
             raise IndexMismatchError(
                 f"the index at {location} was built with embedder {built.name} ({built.dim} dims), not {asked}"
-                f"{f' ({dim} dims)' if dim else ''}; use the same --embed-model, or rebuild with --rebuild"
+                f"{f' ({dim} dims)' if dim else ''}; use the same --embed-model and --embed-variant, re-embed it with "
+                "`rag reindex`, or rebuild with --rebuild"
             )
         if chunking is not None and chunking != self.chunking:
             c = self.chunking

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..errors import ModelNotFoundError, RagError
+from ..errors import ConfigError, ModelNotFoundError, RagError
 from .base import (
     DEFAULT_EMBED_NAME,
     DEFAULT_EMBED_PACKAGE,
@@ -25,6 +25,8 @@ from .base import (
     default_embed_path,
     model_fingerprint,
     resolve_embed_model,
+    split_variant,
+    variant_name,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_EMBED_NAME", "DEFAULT_EMBED_PACKAGE", "Embedder", "count_tokens_with", "counting_tokenizer",
-    "default_embed_path", "make_embedder", "model_fingerprint", "resolve_embed_model",
+    "default_embed_path", "make_embedder", "model_fingerprint", "resolve_embed_model", "split_variant", "variant_name",
 ]
 
 
@@ -47,16 +49,19 @@ def make_embedder(settings: "Settings") -> Embedder:
         ModelNotFoundError: the model directory is missing or cannot be loaded.
         RagError: with runtime "onnx", the ONNX path cannot run the model.
     """
-    spec, threads = settings.embed_model, settings.threads
+    spec, threads, variant = settings.embed_model, settings.threads, settings.embed_variant
+    if variant != "fp32" and settings.embed_runtime == "torch":
+        raise ConfigError(f"the {variant} embedder runs on ONNX Runtime only: drop embed_runtime=torch "
+                          "or use embed_variant=fp32")
     if settings.embed_runtime != "torch":
         from .onnx import OnnxEmbedder
 
         try:
-            return OnnxEmbedder(spec, threads, cache_dir=settings.cache_dir)
+            return OnnxEmbedder(spec, threads, cache_dir=settings.cache_dir, variant=variant)
         except ModelNotFoundError:
             raise
         except RagError as exc:
-            if settings.embed_runtime == "onnx":
+            if settings.embed_runtime == "onnx" or variant != "fp32":
                 raise
             log.warning("embedding with torch: %s", exc)
     from .torch import SentenceTransformerEmbedder
