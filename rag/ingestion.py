@@ -22,6 +22,7 @@ from .chunking import chunk_page
 from .config import Settings, settings_for
 from .discover import Input, discover
 from .embedders import Embedder, make_embedder, resolve_embed_model, variant_name
+from .variant import with_index_variant
 from .embedders.cache import CachedEmbedder, cache_file
 from .engines import Engine, open_engine
 from .errors import LoaderError, RagError
@@ -135,6 +136,7 @@ def ingest_inputs(
     started = time.perf_counter()
     settings = settings_for(settings, index_dir)
     backend = backend_for(settings)
+    settings = with_index_variant(settings, backend, rebuild)
     with transaction(backend, wait=lock_wait) as tx:
         plan = _plan(inputs, in_scope, settings, backend, embedder, rebuild)
         report = _apply(plan, tx, settings, embedder, passwords, rebuild, progress)

@@ -49,7 +49,9 @@ def make_embedder(settings: "Settings") -> Embedder:
         ModelNotFoundError: the model directory is missing or cannot be loaded.
         RagError: with runtime "onnx", the ONNX path cannot run the model.
     """
-    spec, threads, variant = settings.embed_model, settings.threads, settings.embed_variant
+    from ..config import DEFAULT_EMBED_VARIANT
+
+    spec, threads, variant = settings.embed_model, settings.threads, settings.embed_variant or DEFAULT_EMBED_VARIANT
     if variant != "fp32" and settings.embed_runtime == "torch":
         raise ConfigError(f"the {variant} embedder runs on ONNX Runtime only: drop embed_runtime=torch "
                           "or use embed_variant=fp32")
