@@ -15,7 +15,7 @@ def with_index_variant(settings: Settings, backend: Backend, rebuild: bool = Fal
     (so a change of the default never refuses an older index), else the default."""
     if settings.embed_variant is not None:
         return settings
-    variant = DEFAULT_EMBED_VARIANT
+    variant = "fp32" if settings.embed_runtime == "torch" else DEFAULT_EMBED_VARIANT
     if not rebuild and backend.exists():
         try:
             variant = split_variant(backend.read_manifest().embedder.name)[1]

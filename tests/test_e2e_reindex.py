@@ -43,7 +43,7 @@ def test_variant_names_round_trip():
 
 def test_int8_vectors_stay_close_to_fp32():
     texts = [p.read_text(encoding="utf-8")[:1000] for p in sorted(CORPUS.glob("*.md"))[:8]]
-    fp32 = make_embedder(Settings.load({}))
+    fp32 = make_embedder(Settings.load({"embed_variant": "fp32"}))
     int8 = make_embedder(Settings.load({"embed_variant": "int8"}))
     assert int8.name == variant_name(DEFAULT, "int8") and int8.dim == fp32.dim == 384
     cosines = np.sum(fp32.embed(texts) * int8.embed(texts), axis=1)
@@ -52,7 +52,7 @@ def test_int8_vectors_stay_close_to_fp32():
 
 def test_reindex_moves_an_fp32_index_to_int8_and_search_follows(tmp_path: Path):
     index_dir = str(tmp_path / "index")
-    added = run_json("ingest", str(CORPUS), "--index-dir", index_dir, "-q")
+    added = run_json("ingest", str(CORPUS), "--index-dir", index_dir, "--embed-variant", "fp32", "-q")
     question = "What does the KV cache store?"
     before = run_json("search", question, "-k", "3", "--index-dir", index_dir)
     report = run_json("reindex", "--embed-variant", "int8", "--index-dir", index_dir, "-q")

@@ -4,6 +4,7 @@ factory that picks an adapter from the settings.
     base.py   the protocol, model directories, fingerprints, token counting (shared)
     onnx.py   ONNX Runtime (the default: exported once with torch, same vectors)
     torch.py  sentence-transformers on torch (the fallback, and the exporter's reference)
+    quantize.py  the int8 variant of an ONNX export (the default for a new index)
     cache.py  a content-hash cache of vectors wrapped around any embedder
 
 Importing this package loads no numpy, torch or onnxruntime: the adapters are imported
@@ -51,7 +52,9 @@ def make_embedder(settings: "Settings") -> Embedder:
     """
     from ..config import DEFAULT_EMBED_VARIANT
 
-    spec, threads, variant = settings.embed_model, settings.threads, settings.embed_variant or DEFAULT_EMBED_VARIANT
+    spec, threads, variant = settings.embed_model, settings.threads, settings.embed_variant
+    if variant is None:  # the default: int8 where ONNX Runtime runs
+        variant = "fp32" if settings.embed_runtime == "torch" else DEFAULT_EMBED_VARIANT
     if variant != "fp32" and settings.embed_runtime == "torch":
         raise ConfigError(f"the {variant} embedder runs on ONNX Runtime only: drop embed_runtime=torch "
                           "or use embed_variant=fp32")
@@ -63,9 +66,10 @@ def make_embedder(settings: "Settings") -> Embedder:
         except ModelNotFoundError:
             raise
         except RagError as exc:
-            if settings.embed_runtime == "onnx" or variant != "fp32":
+            if settings.embed_runtime == "onnx":
                 raise
-            log.warning("embedding with torch: %s", exc)
+            log.warning("embedding with torch%s: %s", " in fp32 (int8 runs on ONNX Runtime only)" * (variant != "fp32"),
+                        exc)
     from .torch import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(spec, threads)
