@@ -2,8 +2,8 @@
 fp32 index to the int8 embedder.
 
 The folder: corpus/ (16 files: 2 PDFs, a scanned PNG, office files, text), the messy
-PDFs of ../shared/data/pdfs, TEXT_PDFS PDFs written with fpdf2 (3 pages of SciFact
-abstracts each) and SCANNED_PDFS scanned-looking ones (a page of abstract text drawn
+PDFs of ../shared/data/pdfs, --text-pdfs PDFs written with fpdf2 (3 pages of SciFact
+abstracts each) and --scanned-pdfs scanned-looking ones (a page of abstract text drawn
 into an image, which only OCR can read). It is ingested once with fp32 (not timed) and
 the index copied. Then, as subprocesses (wall time: start-up and model load included
 in both), with no embedding cache (RAG_EMBED_CACHE=0: both embed every chunk):
@@ -11,7 +11,9 @@ in both), with no embedding cache (RAG_EMBED_CACHE=0: both embed every chunk):
     reference   rag ingest FOLDER --rebuild --embed-variant int8   (reads, parses, OCRs, embeds)
     measured    rag reindex --embed-variant int8                   (embeds the stored texts)
 
-Target: reindex at least 3x faster. Both indexes must end with the same chunks.
+Target: reindex at least 3x faster. Both indexes must end with the same chunks. The
+gain is the share of ingest spent reading, parsing and OCRing (reindex embeds every chunk
+as ingest does), so it grows with the number of scanned pages.
 
     python bench/reindex.py [--text-pdfs 30] [--scanned-pdfs 8]
 """
