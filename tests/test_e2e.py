@@ -49,8 +49,7 @@ def test_ingest_json_reports_every_file_and_a_second_run_embeds_nothing(index_di
 def test_manifest_records_how_the_index_was_built(index_dir: str):
     live = (Path(index_dir) / "CURRENT").read_text().strip()
     manifest = json.loads((Path(index_dir) / live / "manifest.json").read_text())
-    # int8: the default variant of a new index (docs/ingest-performance.md)
-    assert manifest["embedder"] == {"name": "sentence-transformers/all-MiniLM-L6-v2 [int8]", "dim": 384, "max_tokens": 254}
+    assert manifest["embedder"] == {"name": "sentence-transformers/all-MiniLM-L6-v2", "dim": 384, "max_tokens": 254}
     assert manifest["format_version"] == 3 and manifest["chunking"]["chunk_tokens"] > 0
     assert sorted(manifest["files"]) == CORPUS_FILES
     assert all(f["relative"] == name for name, f in manifest["files"].items())  # one folder: bare names
@@ -97,8 +96,7 @@ def test_ask_json_answers_with_citations_to_ingested_files(index_dir: str):
     else:  # quotes from the sources instead, and the model's words kept aside (unsupported)
         assert data["llm_answer"] and all(s["supported"] for s in data["sentences"] if s["text"] in data["answer"])
     assert data["answer"].strip() and data["answerable"] is True
-    assert data["models"] == {"embedder": "sentence-transformers/all-MiniLM-L6-v2 [int8]",
-                              "llm": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+    assert data["models"] == {"embedder": "sentence-transformers/all-MiniLM-L6-v2", "llm": "SmolLM2-135M-Instruct.Q4_1.gguf"}
     valid = [c for c in data["citations"] if c["valid"]]
     assert valid, f"no citation in {data['answer']!r}"
     assert {c["source"] for c in valid} <= set(CORPUS_FILES)

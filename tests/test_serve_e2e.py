@@ -99,7 +99,7 @@ def post(server: Server, path: str, body: dict, **kw: Any) -> httpx.Response:
 def test_health_and_files_are_what_rag_list_says(server: Server, index_dir: str):
     health = httpx.get(f"{server.url}/health").json()
     assert health["status"] == "ok" and health["index"]["files"] == 2
-    assert health["models"]["embedder"] == "sentence-transformers/all-MiniLM-L6-v2 [int8]"  # the default variant
+    assert health["models"]["embedder"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert "SmolLM2" in health["models"]["llm"]  # loaded at start
     assert health["queue"] == {"depth": 0, "capacity": 2}
     assert httpx.get(f"{server.url}/v1/files").json() == cli_json("list", "--index-dir", index_dir)

@@ -4,7 +4,7 @@ factory that picks an adapter from the settings.
     base.py   the protocol, model directories, fingerprints, token counting (shared)
     onnx.py   ONNX Runtime (the default: exported once with torch, same vectors)
     torch.py  sentence-transformers on torch (the fallback, and the exporter's reference)
-    quantize.py  the int8 variant of an ONNX export (the default for a new index)
+    quantize.py  the int8 variant of an ONNX export (opt-in: embed_variant int8)
     cache.py  a content-hash cache of vectors wrapped around any embedder
 
 Importing this package loads no numpy, torch or onnxruntime: the adapters are imported
@@ -53,7 +53,7 @@ def make_embedder(settings: "Settings") -> Embedder:
     from ..config import DEFAULT_EMBED_VARIANT
 
     spec, threads, variant = settings.embed_model, settings.threads, settings.embed_variant
-    if variant is None:  # the default: int8 where ONNX Runtime runs
+    if variant is None:  # the default (DEFAULT_EMBED_VARIANT), fp32 on torch
         variant = "fp32" if settings.embed_runtime == "torch" else DEFAULT_EMBED_VARIANT
     if variant != "fp32" and settings.embed_runtime == "torch":
         raise ConfigError(f"the {variant} embedder runs on ONNX Runtime only: drop embed_runtime=torch "
