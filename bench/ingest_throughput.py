@@ -14,6 +14,10 @@ normalize_embeddings=True. Pipeline and reference alternate, twice each, and the
 of each is reported. Target: pipeline >= 0.90x the reference (PASS/FAIL is printed;
 the exit code is 0).
 
+The int8 variant (rag/embedders/quantize.py) runs the same pipeline in the same run,
+alternating with fp32 ONNX: target, int8 ingest >= 2.5x the raw fp32 encode; and its
+ratio to the fp32 pipeline.
+
 It also prints the fp32 compute limit: the machine's matrix-multiply rate (numpy
 float32 matmul, measured in the same run) divided by the model's FLOPs per chunk
 (2 x weights per token for the six layers' matrices, plus attention's 4 x tokens x
@@ -101,48 +105,69 @@ def main() -> None:
         docs.mkdir()
         size = write_docs(docs, args.docs)
         t = time.perf_counter()
-        embedder = make_embedder(Settings())
+        embedders = {v: make_embedder(Settings(embed_variant=v)) for v in VARIANTS}
         load = time.perf_counter() - t
         model = SentenceTransformerEmbedder()._model
-        embedder.embed(["warm-up"] * 4)
+        for e in embedders.values():
+            e.embed(["warm-up"] * 4)
         model.encode(["warm-up"] * 4, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
-        print(f"machine: {machine()}; torch threads {_torch_threads()}; pipeline embedder {type(embedder).__name__}")
+        print(f"machine: {machine()}; torch threads {_torch_threads()}; pipeline embedder "
+              f"{type(embedders['fp32']).__name__} fp32 and int8")
         print(f"workers: {args.workers}")
         print(f"input: {args.docs} SciFact abstracts, {size / 1e6:.2f} MB; model load {load:.1f} s (not timed below)")
+        pipe, ref, texts = _alternate(tmp, docs, embedders, model, args)
+        report(pipe, ref, texts, embedders["fp32"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
-        pipe: list[float] = []
-        ref: list[float] = []
-        texts: list[str] = []
-        chunks = 0
-        for r in range(args.repeats):
-            index_dir = tmp / f"index-{r}"
+
+VARIANTS = ("fp32", "int8")
+TARGET_INT8 = 2.5  # whole-process ingest with int8 against raw fp32 SentenceTransformer.encode
+
+
+def _alternate(tmp: Path, docs: Path, embedders: dict, model, args) -> tuple[dict, list, list]:
+    """Pipeline runs with each variant and raw encode runs, alternating; seconds of each."""
+    pipe: dict[str, list[float]] = {v: [] for v in embedders}
+    ref: list[float] = []
+    texts: list[str] = []
+    for r in range(args.repeats):
+        for variant, embedder in embedders.items():
+            index_dir = tmp / f"index-{variant}-{r}"
             seconds, chunks = run_pipeline(docs, index_dir, embedder, args.workers)
-            pipe.append(seconds)
+            pipe[variant].append(seconds)
             if not texts:
                 texts = embed_texts(index_dir)
                 if len(texts) != chunks:
                     raise SystemExit(f"index holds {len(texts)} chunks but ingest reported {chunks} embedded")
             shutil.rmtree(index_dir)
-            print(f"  run {r + 1}: pipeline ingest() {seconds:6.1f} s = {chunks / seconds:6.1f} chunks/s", flush=True)
-            seconds = run_reference(texts, model)
-            ref.append(seconds)
-            print(f"  run {r + 1}: raw encode      {seconds:6.1f} s = {len(texts) / seconds:6.1f} chunks/s", flush=True)
+            print(f"  run {r + 1}: pipeline ingest() {variant} {seconds:6.1f} s = {chunks / seconds:6.1f} chunks/s",
+                  flush=True)
+        seconds = run_reference(texts, model)
+        ref.append(seconds)
+        print(f"  run {r + 1}: raw encode fp32      {seconds:6.1f} s = {len(texts) / seconds:6.1f} chunks/s", flush=True)
+    return pipe, ref, texts
 
-        tokens = embedder.count_tokens(texts)
-        print(f"chunks: {chunks} (mean {sum(tokens) / len(tokens):.0f} word pieces, max {max(tokens)})")
-        best_pipe = chunks / min(pipe)
-        best_ref = len(texts) / min(ref)
-        ratio = best_pipe / best_ref
-        print(f"pipeline ingest():             {best_pipe:6.1f} chunks/s (best of {len(pipe)})")
-        print(f"reference SentenceTransformer: {best_ref:6.1f} chunks/s (best of {len(ref)})")
-        print(f"ratio pipeline/raw: {ratio:.3f}  target >= {TARGET:.2f}: {'PASS' if ratio >= TARGET else 'FAIL'}")
-        gflops = matmul_gflops()
-        per_chunk = sum(model_flops(n + 2) for n in tokens) / len(tokens)  # + [CLS], [SEP]
-        limit = gflops * 1e9 / per_chunk
-        print(f"fp32 compute limit: {gflops:.0f} GFLOP/s matmul / {per_chunk / 1e9:.2f} GFLOP per chunk = "
-              f"{limit:.1f} chunks/s; pipeline reaches {best_pipe / limit:.2f} of it")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+def report(pipe: dict, ref: list, texts: list[str], embedder) -> None:
+    chunks = len(texts)
+    tokens = embedder.count_tokens(texts)
+    print(f"chunks: {chunks} (mean {sum(tokens) / len(tokens):.0f} word pieces, max {max(tokens)})")
+    best = {v: chunks / min(runs) for v, runs in pipe.items()}
+    best_ref = chunks / min(ref)
+    for v, rate in best.items():
+        print(f"pipeline ingest() {v}:          {rate:6.1f} chunks/s (best of {len(pipe[v])})")
+    print(f"reference SentenceTransformer: {best_ref:6.1f} chunks/s (best of {len(ref)})")
+    ratio = best["fp32"] / best_ref
+    print(f"ratio pipeline fp32/raw: {ratio:.3f}  target >= {TARGET:.2f}: {'PASS' if ratio >= TARGET else 'FAIL'}")
+    int8 = best["int8"] / best_ref
+    print(f"ratio pipeline int8/raw fp32: {int8:.3f}  target >= {TARGET_INT8:.2f}: "
+          f"{'PASS' if int8 >= TARGET_INT8 else 'FAIL'}")
+    print(f"ratio int8/fp32 ONNX (both whole pipeline): {best['int8'] / best['fp32']:.3f}")
+    gflops = matmul_gflops()
+    per_chunk = sum(model_flops(n + 2) for n in tokens) / len(tokens)  # + [CLS], [SEP]
+    limit = gflops * 1e9 / per_chunk
+    print(f"fp32 compute limit: {gflops:.0f} GFLOP/s matmul / {per_chunk / 1e9:.2f} GFLOP per chunk = "
+          f"{limit:.1f} chunks/s; pipeline fp32 reaches {best['fp32'] / limit:.2f} of it")
 
 
 def model_flops(tokens: int, layers: int = 6, width: int = 384, ffn: int = 1536) -> float:

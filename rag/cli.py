@@ -19,7 +19,7 @@ from .cli_options import (  # noqa: F401  (the EXIT_* codes are part of rag.cli'
     Workers,
     grouped, settings_from,
 )
-from .cli_options import Gate, NoReader, Reader, Rerank, app_options
+from .cli_options import EmbedVariant, Gate, NoReader, Reader, Rerank, app_options
 
 app = typer.Typer(
     help="Local retrieval-augmented generation: ingest documents, search them, ask questions with cited answers.",
@@ -58,6 +58,7 @@ def ingest(
     paths: Annotated[List[Path], typer.Argument(metavar="PATH", help="Files and folders to ingest (folders recursively).")],
     place: PlaceFlags,
     embed_model: EmbedModel = None,
+    embed_variant: EmbedVariant = None,
     chunk_tokens: ChunkTokens = None,
     chunk_overlap: ChunkOverlap = None,
     pdf_password: PdfPassword = [],
@@ -83,8 +84,8 @@ def ingest(
         from .ingestion import WRITER_WAIT, ingest as run_ingest
 
         settings = place.settings(
-            embed_model=embed_model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, workers=workers, ocr=ocr,
-            engine=engine, ray_address=ray_address)
+            embed_model=embed_model, embed_variant=embed_variant, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+            workers=workers, ocr=ocr, engine=engine, ray_address=ray_address)
         with show.progress(quiet) as on_progress:
             report = run_ingest(
                 paths, settings=settings, passwords=pdf_password, rebuild=rebuild, progress=on_progress,
@@ -341,10 +342,11 @@ def migrate(
     _run(verbose, body, as_json)
 
 
-from . import cli_serve  # noqa: E402  (serve and mcp live in their own module)
+from . import cli_reindex, cli_serve  # noqa: E402  (serve, mcp and reindex live in their own modules)
 from .cli_watch import watch as _watch  # noqa: E402  (its own module; only typer at import)
 
 cli_serve.register(app, _run)
+cli_reindex.register(app, _run)
 app.command("watch", cls=Command)(_watch)
 
 

@@ -41,6 +41,9 @@ MilvusCollection = Annotated[Optional[str], typer.Option(
     help="Prefix of the index's Milvus collections (env RAG_MILVUS_COLLECTION; default rag).")]
 EmbedModel = Annotated[Optional[str], typer.Option(
     "--embed-model", metavar="DIR", help="Local sentence-transformers model directory (env RAG_EMBED_MODEL).")]
+EmbedVariant = Annotated[Optional[str], typer.Option(
+    "--embed-variant", metavar="fp32|int8", help="The embedder's weights: fp32, or int8 (quantized, faster; "
+    "env RAG_EMBED_VARIANT). A new index records it and is searched with it.")]
 
 # Output.
 Json = Annotated[bool, typer.Option(

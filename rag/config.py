@@ -54,6 +54,8 @@ _ENV_ALIASES = {
 _RENAMED = {"llm_model": "gguf_path", "llm_model_name": "server_model"}
 LLM_BACKENDS = ("llama.cpp", "openai")
 EMBED_RUNTIMES = ("auto", "onnx", "torch")  # rag/embedders/ make_embedder
+EMBED_VARIANTS = ("fp32", "int8")  # rag/embedders/quantize.py
+DEFAULT_EMBED_VARIANT = "fp32"  # a new index's; int8 is opt-in (why: docs/ingest-performance.md)
 VECTOR_STORAGES = ("float32", "float16")  # rag/stores/vector_index.py
 DEFAULT_ANN_FROM = 200_000  # chunks from which a new index is IVF, not flat (rag/stores/vector_index.py)
 STORES = ("faiss", "milvus")  # rag/stores/
@@ -74,6 +76,10 @@ class Settings:
     # "auto": ONNX Runtime (exported once with torch, same vectors), torch if that fails;
     # "onnx" or "torch" to insist on one (see rag/embedders/onnx.py).
     embed_runtime: str = "auto"
+    # "int8": the ONNX export with its weight matrices quantized (rag/embedders/quantize.py);
+    # an index records the variant it was built with and is queried with it. None: an
+    # existing index's own variant, DEFAULT_EMBED_VARIANT for a new one.
+    embed_variant: str | None = None
     gguf_path: str | None = None  # the GGUF file llama.cpp runs; None: the packaged SmolLM2-135M-Instruct
     llm_backend: str = "llama.cpp"  # "llama.cpp" (a local GGUF) or "openai" (a server)
     base_url: str | None = None  # the OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1
@@ -199,6 +205,8 @@ class Settings:
             raise ConfigError(f"strategy must be llm, grounded or extractive, got {self.strategy!r}")
         if self.embed_runtime not in EMBED_RUNTIMES:
             raise ConfigError(f"embed_runtime must be auto, onnx or torch, got {self.embed_runtime!r}")
+        if self.embed_variant is not None and self.embed_variant not in EMBED_VARIANTS:
+            raise ConfigError(f"embed_variant must be fp32 or int8, got {self.embed_variant!r}")
         if self.vector_storage not in VECTOR_STORAGES:
             raise ConfigError(f"vector_storage must be float32 or float16, got {self.vector_storage!r}")
         if self.workers < 0:

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from . import answer as policy
 from .config import Settings, settings_for
-from .embedders import Embedder, make_embedder, resolve_embed_model
+from .embedders import Embedder, make_embedder, resolve_embed_model, split_variant
 from .errors import ConfigError, IndexMismatchError, RagError
 from .generators import Generator, make_generator
 from .prompt import Prompt, build_prompt
@@ -58,7 +58,7 @@ class Index:
         built = store.manifest.embedder
         if embedder is not None:
             store.manifest.check_compatible(store.location, embedder.name, embedder.dim)
-        elif settings.embed_model is not None and resolve_embed_model(settings.embed_model)[0] != built.name:
+        elif settings.embed_model is not None and resolve_embed_model(settings.embed_model)[0] != split_variant(built.name)[0]:
             raise IndexMismatchError(
                 f"the index at {store.location} was built with embedder {built.name}, "
                 f"not {settings.embed_model}; drop --embed-model or rebuild with --rebuild"
@@ -89,9 +89,11 @@ class Index:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
+            # The index's own model and variant (fp32 or int8), whatever the settings ask for new ones.
             name = self.store.manifest.embedder.name
-            spec = None if name == resolve_embed_model(None)[0] else name
-            self._embedder = make_embedder(replace(self.settings, embed_model=spec))
+            model, variant = split_variant(name)
+            spec = None if model == resolve_embed_model(None)[0] else model
+            self._embedder = make_embedder(replace(self.settings, embed_model=spec, embed_variant=variant))
             if self._embedder.dim != self.store.dim:
                 raise IndexMismatchError(
                     f"embedder {name} gives {self._embedder.dim} dims, the index holds {self.store.dim}"

@@ -21,7 +21,8 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 from .chunking import chunk_page
 from .config import Settings, settings_for
 from .discover import Input, discover
-from .embedders import Embedder, make_embedder, resolve_embed_model
+from .embedders import Embedder, make_embedder, resolve_embed_model, variant_name
+from .variant import with_index_variant
 from .embedders.cache import CachedEmbedder, cache_file
 from .engines import Engine, open_engine
 from .errors import LoaderError, RagError, unexpected_reason
@@ -147,6 +148,7 @@ def ingest_inputs(
     started = time.perf_counter()
     settings = settings_for(settings, index_dir)
     backend = backend_for(settings)
+    settings = with_index_variant(settings, backend, rebuild)
     with transaction(backend, wait=lock_wait) as tx:
         plan = _plan(inputs, in_scope, settings, backend, embedder, rebuild)
         report = _apply(plan, tx, settings, embedder, passwords, rebuild, progress)
@@ -173,7 +175,8 @@ def _plan(
             if not rebuild:  # a damaged index can only be started afresh
                 raise
         if old and not rebuild:
-            name = embedder.name if embedder else resolve_embed_model(settings.embed_model)[0]
+            name = embedder.name if embedder else variant_name(resolve_embed_model(settings.embed_model)[0],
+                                                               settings.embed_variant)
             old.check_compatible(backend.location, name, embedder.dim if embedder else None, chunking_of(settings))
     plan = _Plan(old)
     old_files = plan.old_files

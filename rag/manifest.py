@@ -123,7 +123,7 @@ class Manifest:
             "format_version": self.format_version,
             "embedder": asdict(self.embedder),
             "chunking": asdict(self.chunking),
-            "files": {k: asdict(v) for k, v in self.files.items()},
+            "files": {k: _record_json(v) for k, v in self.files.items()},
             "next_id": self.next_id,
             "chunks": self.chunks,
             "created_at": self.created_at,
@@ -146,7 +146,8 @@ class Manifest:
             asked = embedder or built.name
             raise IndexMismatchError(
                 f"the index at {location} was built with embedder {built.name} ({built.dim} dims), not {asked}"
-                f"{f' ({dim} dims)' if dim else ''}; use the same --embed-model, or rebuild with --rebuild"
+                f"{f' ({dim} dims)' if dim else ''}; use the same --embed-model and --embed-variant, re-embed it with "
+                "`rag reindex`, or rebuild with --rebuild"
             )
         if chunking is not None and chunking != self.chunking:
             c = self.chunking
@@ -190,3 +191,9 @@ class Draft:
     def build(self, chunks: int) -> Manifest:
         return replace(self.base, files=dict(self.files), next_id=self.next_id, chunks=chunks, updated_at=now_iso(),
                        last_ingest=self.last_ingest, backend=copy.deepcopy(self.backend))
+
+
+def _record_json(record: FileRecord) -> dict[str, Any]:
+    """A FileRecord as JSON (what asdict gives, without its recursion: a manifest of
+    10,000 files is written at every commit)."""
+    return dict(vars(record))

@@ -36,6 +36,7 @@ from .errors import IndexLockedError, RagError
 from .manifest import now_iso
 from .types import IngestReport
 from .watch_changes import Batch, Settling, Touched, changed_since, collect, retries, touched
+from .variant import with_index_variant
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,8 @@ class Watcher:
         self._follower.start()
         try:
             if self.embedder is None:  # once, so that no batch waits for the model (ingestion's seam, for tests)
-                self.embedder = ingestion.make_embedder(self.settings)
+                self.embedder = ingestion.make_embedder(with_index_variant(
+                    self.settings, ingestion.backend_for(self.settings)))
             self._watching.wait(10.0)  # changes from here on are seen; none is missed by the first sync
             self._sync([Touched(root, "") for root in self.roots], initial=True)
             self._emit(WatchEvent("watching", now_iso(), message=", ".join(map(str, self.roots))))

@@ -60,6 +60,19 @@ def resolve_embed_model(spec: str | None) -> tuple[str, Path]:
     return str(path.resolve()), path
 
 
+def variant_name(name: str, variant: str) -> str:
+    """The embedder name an index records: the model's, and the variant unless fp32."""
+    return name if variant == "fp32" else f"{name} [{variant}]"
+
+
+def split_variant(name: str) -> tuple[str, str]:
+    """A recorded embedder name -> (model name, variant)."""
+    if name.endswith("]") and " [" in name:
+        model, _, variant = name[:-1].rpartition(" [")
+        return model, variant
+    return name, "fp32"
+
+
 def spec_for(path: Path) -> str | None:
     """The embed_model setting that names this directory (None: the packaged default)."""
     return None if path == resolve_embed_model(None)[1] else str(path)

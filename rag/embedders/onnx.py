@@ -24,7 +24,10 @@ import numpy as np
 
 from ..config import default_cache_dir
 from ..errors import MissingDependencyError, ModelNotFoundError, RagError
-from .base import count_tokens_with, counting_tokenizer, model_fingerprint, resolve_embed_model, spec_for
+from .base import (
+    count_tokens_with, counting_tokenizer, model_fingerprint, resolve_embed_model, spec_for, variant_name,
+)
+from .quantize import int8_path, quantize
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +159,16 @@ class OnnxEmbedder:
 
     The export is made on first use (with torch), under `cache_dir` (the setting; None:
     its default), and reused from then on; `onnx_file` names an export to run instead.
+    `variant` "int8" runs the quantized export (made from the fp32 one on first use) and
+    is part of the name an index records.
     """
 
     def __init__(
         self, spec: str | None = None, threads: int | None = None, *, cache_dir: Path | None = None,
-        model_path: Path | None = None, onnx_file: Path | None = None,
+        model_path: Path | None = None, onnx_file: Path | None = None, variant: str = "fp32",
     ) -> None:
-        self.name, path = resolve_embed_model(spec if model_path is None else spec_for(model_path))
+        name, path = resolve_embed_model(spec if model_path is None else spec_for(model_path))
+        self.name, self.variant = variant_name(name, variant), variant
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
@@ -178,6 +184,10 @@ class OnnxEmbedder:
         onnx_file = onnx_file or export_path(path, self.fingerprint, cache_dir)
         if not onnx_file.is_file():
             export(path, onnx_file)
+        if variant == "int8":
+            fp32_file, onnx_file = onnx_file, int8_path(onnx_file)
+            if not onnx_file.is_file():
+                quantize(fp32_file, onnx_file)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or 0  # 0: onnxruntime's choice, one per core
         options.inter_op_num_threads = 1

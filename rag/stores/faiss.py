@@ -10,10 +10,14 @@ Layout of an index directory:
                          ocr), pages,
                          chunks_fts: an FTS5 (BM25) index of the chunks, rowid = chunk id
 
+        seg-000009.sqlite  a delta segment (the same tables and `dead`), seg-000009.faiss
+                         its vectors: see rag/stores/faiss_segments.py
+
 A write never touches the live generation: `FaissWriter` builds the next one beside it
 and `commit()` flips CURRENT with os.replace, so readers (and a process killed
-mid-write) always see one whole, consistent generation. The compromise is that each
-commit copies the metadata database; fine for the sizes a flat index serves.
+mid-write) always see one whole, consistent generation. Files are never changed once
+live, so a generation hard-links the files it shares with the one before and a commit
+writes only its delta (until a compaction folds the deltas into a new base).
 
 This module reads (FaissStore) and is the backend; faiss_write.py writes (FaissWriter),
 faiss_files.py owns the files, the lock and the sweep that both use.
@@ -32,13 +36,14 @@ import numpy as np
 
 from ..errors import IndexCorruptError
 from ..manifest import FileRecord, Manifest
-from ..text import fts_query
+from ..text import fts_query, search_terms
 from ..types import Chunk, Hit, Page
 from . import vector_index
 from .faiss_files import (  # noqa: F401  (CURRENT and LOCK: this store's file names, for callers)
     CHUNKS_DB, CURRENT, LOCK, MANIFEST, VECTORS, _read_vectors, bytes_on_disk, chunk_columns, exists,
     live_generation, read_manifest, sweep, write_lock,
 )
+from .faiss_segments import connect, deltas, fts_count, lexical_scores, load_vectors
 from .faiss_write import FaissWriter
 
 log = logging.getLogger(__name__)
@@ -47,12 +52,14 @@ log = logging.getLogger(__name__)
 class FaissStore:
     """A read-only view of the live generation of an index."""
 
-    def __init__(self, index_dir: Path, gen_dir: Path, manifest: Manifest, vectors: Any) -> None:
+    def __init__(self, index_dir: Path, gen_dir: Path, manifest: Manifest, vectors: Any,
+                 db: sqlite3.Connection | None = None) -> None:
         self.index_dir = index_dir
         self.gen_dir = gen_dir
         self.manifest = manifest
         self._vectors = vectors
-        self._db = sqlite3.connect(f"file:{gen_dir / CHUNKS_DB}?mode=ro", uri=True, check_same_thread=False)
+        self._segs = deltas(manifest.backend)
+        self._db = db if db is not None else connect(gen_dir, self._segs)
         self._late_columns: str | None = None
 
     @property
@@ -70,9 +77,15 @@ class FaissStore:
             gen_dir = live_generation(index_dir)
             try:
                 manifest = read_manifest(gen_dir)
-                vectors = _read_vectors(gen_dir / VECTORS)
-                _prepare(vectors, manifest, gen_dir)
-                store = cls(index_dir, gen_dir, manifest, vectors)
+                segs = deltas(manifest.backend)
+                db = connect(gen_dir, segs)
+                try:
+                    vectors = load_vectors(gen_dir, segs, db) if segs else _read_vectors(gen_dir / VECTORS)
+                    _prepare(vectors, manifest, gen_dir)
+                except BaseException:
+                    db.close()
+                    raise
+                store = cls(index_dir, gen_dir, manifest, vectors, db)
             except (IndexCorruptError, sqlite3.OperationalError):
                 # A writer may have swept this generation right after we read CURRENT.
                 if attempt < 2 and live_generation(index_dir) != gen_dir:
@@ -124,6 +137,8 @@ class FaissStore:
         if not match:
             return []
         try:
+            if self._segs:
+                return lexical_scores(self._db, len(self._segs), search_terms(query), match, k)
             rows = self._db.execute(
                 "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
                 (match, k),
@@ -140,7 +155,7 @@ class FaissStore:
             n = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
             for w in words:
                 term = '"' + w.replace('"', "") + '"'
-                df = self._db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (term,)).fetchone()[0]
+                df = fts_count(self._db, len(self._segs), term)
                 out[w] = math.log((n + 1) / (df + 0.5))
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"{self.gen_dir / CHUNKS_DB} lexical index is damaged ({exc}); rebuild with --rebuild") from None

@@ -175,4 +175,10 @@ def _fsync(path: Path) -> None:
 
 
 def bytes_on_disk(index_dir: Path) -> int:
-    return sum(p.stat().st_size for p in Path(index_dir).rglob("*") if p.is_file())
+    """Bytes of the index's files, each hard-linked file counted once."""
+    seen: dict[tuple[int, int], int] = {}
+    for p in Path(index_dir).rglob("*"):
+        if p.is_file():
+            st = p.stat()
+            seen[(st.st_dev, st.st_ino)] = st.st_size
+    return sum(seen.values())

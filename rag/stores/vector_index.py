@@ -168,6 +168,15 @@ def recall_at_10(index: Any, exact: Any, queries: np.ndarray, exact_ids: np.ndar
     return float(np.mean([len(set(w) & set(g)) / k for w, g in zip(want, got)]))
 
 
+def refit_due(spec: dict[str, Any], n: int) -> bool:
+    """Whether `fit` would change the index type or retrain it at this size."""
+    spec = describe(spec)
+    ann_from = int(spec["ann_from"])
+    if spec["type"] == "flat":
+        return n >= ann_from
+    return n >= 4 * int(spec.get("trained_at", n)) or n < ann_from // 2
+
+
 def fit(index: Any, spec: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The index to write for this many vectors under the manifest's policy: flat below
     `ann_from`, IVF above it (built, or rebuilt once it has grown fourfold), and the
