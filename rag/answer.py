@@ -213,6 +213,12 @@ def checked_sentences(question: str, text: str, sources: Sequence[Hit]) -> tuple
                   else "" if s.supported else s.reason or "unsupported")
         reason = reason or _misread(s, said[i + 1:], [x.text for x in out if x.supported])
         out.append(replace(s, supported=not reason, reason=reason))
+    # A list announced and then left out with its items ("for three reasons:" and no kept
+    # reason) announces what the answer no longer gives: judged again on the kept sentences.
+    for i, s in enumerate(out):
+        later = [x.text for x in out[i + 1:] if x.supported]
+        if s.supported and checks.announces(s.text, later):
+            out[i] = replace(s, supported=False, reason="announces")
     return tuple(out)
 
 

@@ -52,3 +52,11 @@ def test_the_policy_leaves_such_sentences_out_with_their_reason():
     checked = checked_sentences("How does FlashAttention save memory?", text, sources)
     assert [(s.supported, s.reason) for s in checked] == [
         (False, "repetition"), (False, "relation"), (True, ""), (False, "repeat")]
+
+
+def test_a_list_announced_whose_items_are_all_left_out_is_left_out_too():
+    # the README's first command once answered "... for three reasons:" and nothing after it
+    text = "Chunking happens for three reasons [1]:\n\n1. Dogs can fly on Mondays [1].\n2. Cats are purple [1]."
+    source = _hit("Chunking happens for three reasons. First, embedding models have a maximum input length.")
+    checked = checked_sentences("Why does chunking happen?", text, [source])
+    assert [(s.supported, s.reason) for s in checked][0] == (False, "announces")
