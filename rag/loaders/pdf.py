@@ -113,12 +113,13 @@ def _recognise(opened: _Opened, numbers: list[int], every: bool, warnings: list[
     draws no image is passed over: its few letters are all the text it has (a title
     page, a blank page)."""
     import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
 
     from . import ocr
+    from .pdfium_lock import PDFIUM
 
     try:
-        document = pdfium.PdfDocument(opened.data, password=opened.password)
+        with PDFIUM:
+            document = pdfium.PdfDocument(opened.data, password=opened.password)
     except pdfium.PdfiumError as exc:
         warnings.append(f"page(s) {_ranges(numbers)} could not be rendered for OCR ({_short(exc)})")
         return {}
@@ -128,26 +129,39 @@ def _recognise(opened: _Opened, numbers: list[int], every: bool, warnings: list[
         for number in numbers:
             if number > len(document):
                 continue
-            try:
-                page = document[number - 1]
-            except pdfium.PdfiumError as exc:
-                warnings.append(f"page {number}: could not be rendered for OCR ({_short(exc)})")
+            with PDFIUM:
+                image = _page_image(document, number, every, warnings)
+            if image is None:
                 continue
-            try:
-                if not every and not any(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)):
-                    continue
-                image = _render(page)
-            except pdfium.PdfiumError as exc:
-                warnings.append(f"page {number}: could not be rendered for OCR ({_short(exc)})")
-                continue
-            finally:
-                page.close()
-            text = ocr.recognise(image).text
+            text = ocr.recognise(image).text  # outside the lock: the long part
             if text.strip():
                 found[number] = text
     finally:
-        document.close()
+        with PDFIUM:
+            document.close()
     return found
+
+
+def _page_image(document: Any, number: int, every: bool, warnings: list[str]) -> Any:
+    """Page `number` rendered for OCR, or None (no image on it unless `every`, or PDFium
+    failed: noted in `warnings`)."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        page = document[number - 1]
+    except pdfium.PdfiumError as exc:
+        warnings.append(f"page {number}: could not be rendered for OCR ({_short(exc)})")
+        return None
+    try:
+        if not every and not any(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)):
+            return None
+        return _render(page)
+    except pdfium.PdfiumError as exc:
+        warnings.append(f"page {number}: could not be rendered for OCR ({_short(exc)})")
+        return None
+    finally:
+        page.close()
 
 
 def _render(page: Any) -> Any:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RagError
+from ..loaders.pdfium_lock import PDFIUM
 
 MIN_RUN = 4  # characters: shorter shared runs are as likely chance as the quote
 _SKIP = frozenset("-\u00ad\u2010\u2011")
@@ -146,6 +147,11 @@ def open_page(path: Path, number: int) -> tuple[Any, Any]:
 
 def render_png(path: Path, number: int, scale: float) -> bytes:
     """The page as a PNG, `scale` pixels per point."""
+    with PDFIUM:  # PDFium is not thread-safe (rag/loaders/pdfium_lock.py)
+        return _render_png(path, number, scale)
+
+
+def _render_png(path: Path, number: int, scale: float) -> bytes:
     document, page = open_page(path, number)
     try:
         image = page.render(scale=scale).to_pil()
@@ -160,6 +166,11 @@ def render_png(path: Path, number: int, scale: float) -> bytes:
 def quote_boxes(path: Path, number: int, stored: str, spans: list[tuple[int, int]], scale: float) -> dict[str, Any]:
     """The image's size and, for each (start, end) span of the stored page text, the
     pixel boxes of its characters as rendered at `scale` (one box per line run)."""
+    with PDFIUM:
+        return _quote_boxes(path, number, stored, spans, scale)
+
+
+def _quote_boxes(path: Path, number: int, stored: str, spans: list[tuple[int, int]], scale: float) -> dict[str, Any]:
     document, page = open_page(path, number)
     try:
         textpage = page.get_textpage()
