@@ -136,10 +136,11 @@ def generated(
         shown, said, everything, strategy = (f"{render([lead])} {shown}", (lead, *said), (lead, *checked),
                                              "llm+quote")
     if settings.strategy == "grounded":
-        grounded = add_source_passages(shown, checked, quotes, hits, sources)
+        grounded = add_source_passages(shown, everything, quotes, hits, sources)
         if grounded is not None:
+            before = len(everything)
             (shown, everything), strategy = grounded, "llm+quote"
-            said = (*said, *everything[len(checked):])
+            said = (*said, *everything[before:])
     return Answer(text=shown, answerable=True, citations=citations_for(shown, said, sources),
                   sentences=everything, strategy=strategy, **common)
 

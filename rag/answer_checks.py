@@ -73,14 +73,21 @@ def misrelates(sentence: str, quote: str) -> str:
     if not subject or not name:
         return ""
     verb = r"\s+".join(m.group("verb").split())
+    heads = []  # the subject of each place the quote gives the name
     for a, b in sentence_spans(quote):
         text = quote[a:b]
         for said in re.finditer(rf"\b{verb}\s+(.+)", text, re.I):
-            if not name & content_words(said.group(1)[:120]):
-                continue
-            before = text[: said.start()]
-            clause = re.split(r"[,;:]|\b(?:which|that|who|after|before|when|while)\b", before, flags=re.I)
-            head = content_words(clause[0]) if clause else set()
-            if head and not head & subject:
-                return "relation"
-    return ""
+            if name & content_words(said.group(1)[:120]):
+                heads.append(_subject(text[: said.start()]))
+    return "relation" if heads and all(h and not h & subject for h in heads) else ""
+
+
+_LEADING_PHRASE = re.compile(r"^\s*(?:in|on|for|at|by|with|from|under|within|during|as|after|before)\b[^,]*,\s*", re.I)
+_CLAUSE_BREAK = re.compile(r"[,;:]|\b(?:which|that|who|after|before|when|while)\b", re.I)
+
+
+def _subject(before: str) -> set[str]:
+    """The content words of the noun phrase a verb's clause opens with: "The text the
+    model generates after the prompt" gives {text, model, generat}; a leading phrase
+    ("In machine learning, a prompt") is passed over."""
+    return content_words(_CLAUSE_BREAK.split(_LEADING_PHRASE.sub("", before), maxsplit=1)[0])

@@ -46,6 +46,7 @@ class Evidence:
     located: AnswerSpan | None
     quotes: Extract
     idf: Mapping[str, float]
+    read_ms: float = 0.0  # reading and locating took this long
 
 
 def features(ev: Evidence) -> dict[str, float]:

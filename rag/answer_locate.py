@@ -115,11 +115,12 @@ def to_span(question: str, passages: Sequence[Hit], best: Candidate, weights: Ma
     if defined:
         a, b = min(a, defined.sentence_start), max(b, defined.sentence_end)
     text = hit.text[start:end].strip(" ,;:")
-    lead = hit.text[start:end].find(text) if text else 0
-    start += max(lead, 0)
+    if not any(ch.isalnum() for ch in text):  # punctuation alone answers nothing: the sentence does
+        start, end, how = a, b, "sentence"
+        text = hit.text[a:b]
+    start += hit.text[start:end].find(text)
     return AnswerSpan(
-        text=text or hit.text[a:b], source=hit.source, page=hit.page,
-        start=hit.start + start, end=hit.start + start + len(text or hit.text[a:b]),
+        text=text, source=hit.source, page=hit.page, start=hit.start + start, end=hit.start + start + len(text),
         score=round(best.score(weights), 4), sentence=" ".join(hit.text[a:b].split()),
         sentence_start=hit.start + a, sentence_end=hit.start + b, chunk_id=hit.chunk_id, how=how)
 

@@ -96,7 +96,7 @@ NoReader = Annotated[bool, typer.Option("--no-reader", help="No reader, whatever
 Gate = Annotated[Optional[str], typer.Option(
     "--gate", metavar="default|off|PATH",
     help="Decide whether the passages answer with the calibrated answer gate (default), another gate file, or "
-    "off: the separate --min-score and --min-coverage checks (env RAG_GATE; default default).")]
+    "off: the separate --min-score and --min-coverage checks (env RAG_GATE; default: default).")]
 Rerank = Annotated[Optional[bool], typer.Option(
     "--rerank/--no-rerank", help="Order the top hits by the reader's score, best first (needs a reader; "
     "env RAG_RERANK; default no).")]

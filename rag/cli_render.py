@@ -260,9 +260,8 @@ def _mark(s: "Any") -> str:
         return f"[green]supported[/green] by {cites}"
     why = {"echo": "it copies the prompt, not the sources", "question": "it asks or repeats the question",
            "mismatch": f"{cites or 'the source'} gives a different name or number",
-           "repetition": "it repeats words", "announces": "it announces what it does not give",
-           "repeat": "it says again what an earlier sentence said",
-           "relation": f"{cites or 'the source'} relates these words otherwise"}.get(
+           "repetition": "it repeats words", "announces": "it announces what it does not give", "repeat":
+           "it says again what an earlier sentence said", "relation": f"{cites or 'the source'} relates them otherwise"}.get(
         s.reason, f"{cites} {'does' if len(s.citations) == 1 else 'do'} not say this" if s.citations
         else "no source says this")
     return f"[red]NOT SUPPORTED[/red] ({why})"
@@ -330,12 +329,10 @@ def emphasised(quote: "Any", span: "Any", width: int = 240) -> str:
     if not inside:
         return escape(snippet(quote.text, width))
     a, b = span.start - quote.start, span.end - quote.start
-    before, middle, after = (" ".join(t.split()) for t in (quote.text[:a], quote.text[a:b], quote.text[b:]))
-    room = max(0, width - len(before) - len(middle))
-    after = after if len(after) <= room else after[: max(0, room - 1)] + "…"
-    gap = lambda t, left: (" " if t and (quote.text[a - 1:a].isspace() if left else quote.text[b:b + 1].isspace()) else "")
-    return (f"{escape(before)}{gap(before, True)}[bold underline]{escape(middle)}[/bold underline]"
-            f"{gap(after, False)}{escape(after)}")
+    # a NUL stands for the span while snippet() folds white space, so the space next to it stays
+    before, middle = snippet(quote.text[:a] + "\x00", width)[:-1], " ".join(quote.text[a:b].split())
+    after = snippet("\x00" + quote.text[b:], max(2, width - len(before) - len(middle)))[1:]
+    return f"{escape(before)}[bold underline]{escape(middle)}[/bold underline]{escape(after)}"
 
 
 def chat_cites(answer: "Answer") -> None:

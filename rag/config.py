@@ -129,11 +129,12 @@ class Settings:
     rerank: bool = False
     # Locate the answer (rag/answer_locate.py): read the candidate passages (the hits plus
     # the dense and lexical top 5) with a reader's span head (the `reader`'s when it has
-    # one, else the packaged reader's) and pick the sentence and span that answer. Off:
-    # word overlap alone picks the sentence, as before. RAG_LOCATE=0 turns it off.
+    # one, else the packaged reader's) and pick the sentence and span that answer. Off
+    # (RAG_LOCATE=0): word overlap alone picks the sentence, as before, and the gate,
+    # which needs the span head's signals, is off too.
     locate: bool = True
     # The answer gate (rag/answer_gate.py): "default" the one fitted on the calibration
-    # questions (rag/models/gate.json), a path to another, or "" for the separate checks
+    # questions (rag/models/gate.json), a path to another, or "off" for the separate checks
     # (similarity floor, coverage, the reader's threshold) used before it. It needs the
     # span head's signals, so it is off when `locate` is.
     gate: str = "default"

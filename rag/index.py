@@ -54,7 +54,6 @@ class Index:
         self._reader: object = _OFF if reader is None else reader
         self._span_reader: object = _OFF
         self._gate: object = _OFF
-        self._read_ms = 0.0
         built = store.manifest.embedder
         if embedder is not None:
             store.manifest.check_compatible(store.location, embedder.name, embedder.dim)
@@ -212,7 +211,7 @@ class Index:
         models = {"embedder": self.store.manifest.embedder.name, "llm": "" if extractive else self.generator.name}
         if verdict is not None:
             models["reader"] = verdict.name
-        gate = self._gate_score(ev)
+        gate = self._gate_score(ev) if verdict is None else None  # a reader's verdict decides instead
         reason = policy.abstain_reason(hits, quotes, self.settings, verdict, located, gate)
         if reason:
             answer = policy.abstained(question, hits, quotes, models, reason)
@@ -233,7 +232,7 @@ class Index:
         timings = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
                    "total": (time.perf_counter() - t0) * 1000}
         if ev.readings is not None or verdict is not None:
-            timings["read"] = self._read_ms  # part of retrieve
+            timings["read"] = ev.read_ms  # part of retrieve
         return replace(answer, timings_ms=timings, reader=verdict, gate=gate,
                        answer_span=located if answer.answerable else None)
 
@@ -247,16 +246,17 @@ class Index:
         hits, verdict = self._read(question, hits, self.settings.rerank)  # read once: the gate and the order
         idf = self.idf(question)
         hits, pool, readings, located = self._locate(question, hits, where, idf)
-        self._read_ms = (time.perf_counter() - t) * 1000
+        read_ms = (time.perf_counter() - t) * 1000
         quotes = extract(question, hits, idf=idf, located=located)
-        return Evidence(question, tuple(hits), tuple(pool), readings, verdict, located, quotes, idf)
+        return Evidence(question, tuple(hits), tuple(pool), readings, verdict, located, quotes, idf, read_ms)
 
     @property
     def gate(self) -> Gate | None:
         """The answer gate (rag/answer_gate.py) the `gate` setting names; None when off."""
         if self._gate is _OFF:
             spec = self.settings.gate
-            self._gate = None if not spec else load_gate(None if spec == "default" else Path(spec))
+            off = spec.strip().lower() in ("", "off", "0", "false", "no")  # RAG_GATE=off: an empty variable is unset
+            self._gate = None if off else load_gate(None if spec == "default" else Path(spec))
         return self._gate  # type: ignore[return-value]
 
     def _gate_score(self, ev: Evidence) -> GateScore | None:
@@ -271,7 +271,7 @@ class Index:
         """The located answer (rag/answer_locate.py) among the hits and the dense and
         lexical top 5, and the hits with the passage that holds it first (added when
         retrieval's fusion ranked it lower)."""
-        if not hits:
+        if not hits or not self.settings.locate:
             return hits, hits, None, None
         spans = self.span_reader
         pool, readings = hits, None

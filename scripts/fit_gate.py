@@ -227,6 +227,8 @@ def best_threshold(probs: list[float], answerable: list[bool], sets: list[str]) 
             fa += sum(1 for p, a in mine if not a and p >= t) / max(1, sum(1 for _, a in mine if not a)) / len(names)
         if fr <= MAX_FALSE_REFUSALS:
             best = min(best, (fa, t))
+    if best[0] > 1.0:
+        raise SystemExit(f"no threshold keeps false refusals within {MAX_FALSE_REFUSALS:.0%} on the fit questions")
     return best[1]
 
 

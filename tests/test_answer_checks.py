@@ -41,6 +41,11 @@ def test_a_name_given_to_the_wrong_subject():
     assert checks.misrelates("The prompt is known as a completion.", PROMPTING) == "relation"
     assert checks.misrelates("The generated text is known as a completion.", PROMPTING) == ""
     assert checks.misrelates("The prompt is short.", PROMPTING) == ""
+    # a leading phrase is not the subject, and one place that gives the name to it is enough
+    assert checks.misrelates("A prompt is known as the input text.",
+                             "In machine learning, a prompt is known as the input text of a model.") == ""
+    assert checks.misrelates("The prompt is known as a completion.",
+                             f"{PROMPTING} A prompt is sometimes known as a completion too.") == ""
 
 
 def test_the_policy_leaves_such_sentences_out_with_their_reason():
@@ -56,7 +61,8 @@ def test_the_policy_leaves_such_sentences_out_with_their_reason():
 
 def test_a_list_announced_whose_items_are_all_left_out_is_left_out_too():
     # the README's first command once answered "... for three reasons:" and nothing after it
-    text = "Chunking happens for three reasons [1]:\n\n1. Dogs can fly on Mondays [1].\n2. Cats are purple [1]."
-    source = _hit("Chunking happens for three reasons. First, embedding models have a maximum input length.")
+    # two items follow, so only the second pass (on the kept sentences) can catch it
+    text = "Chunking happens for two reasons [1]:\n\n1. Dogs can fly on Mondays [1].\n2. Cats are purple [1]."
+    source = _hit("Chunking happens for two reasons. First, embedding models have a maximum input length.")
     checked = checked_sentences("Why does chunking happen?", text, [source])
     assert [(s.supported, s.reason) for s in checked][0] == (False, "announces")

@@ -64,3 +64,29 @@ def test_the_gate_refuses_under_its_threshold_and_answers_over_it():
     assert policy.abstain_reason(ev.hits, ev.quotes, s, None, ev.located, None) == ""
     gate = Gate({"similarity": 10.0}, -5.0, 0.5)
     assert gate.probability({"similarity": 0.2}) < 0.5 < gate.probability({"similarity": 0.8})
+
+
+def test_the_gate_is_off_by_setting_and_by_environment(tmp_path):
+    from fakes import HashEmbedder, make_folder, settings
+
+    from rag import Index, ingest
+
+    s = settings(tmp_path)
+    ingest([make_folder(tmp_path / "docs")], settings=s, embedder=HashEmbedder())
+    for value in ("off", ""):
+        index = Index.open(settings=s._merged({"gate": value}), embedder=HashEmbedder())
+        assert index.gate is None and index.ask("Why do cats purr?", extractive=True).gate is None
+    on = Index.open(settings=s, embedder=HashEmbedder()).ask("Why do cats purr?", extractive=True)
+    assert on.gate is not None and on.answer_span is not None
+
+
+def test_a_leading_quote_stays_in_the_sentences_with_the_grounded_passages():
+    text = "Reinforcement learning from human feedback (RLHF) tunes a model. It needs a reward model."
+    hit = Hit(1, 1.0, 3, "rlhf.md", None, "", 0, len(text), text, similarity=0.6)
+    span = AnswerSpan("Reinforcement learning from human feedback", "rlhf.md", None, 0, 42, 2.0, text[:65], 0, 65, 3,
+                      "expansion")
+    quotes = extract("What does RLHF stand for?", [hit], located=span)
+    answer = policy.generated("What does RLHF stand for?", "It needs a reward model [1].", [hit], [hit], quotes,
+                              {}, Settings(strategy="grounded"), span)
+    assert answer.strategy == "llm+quote" and answer.text.startswith(text[:65])
+    assert answer.sentences[0].text == text[:65]

@@ -83,3 +83,22 @@ def test_the_pool_adds_the_dense_and_lexical_tops_once(tmp_path):
     lexical = {h.chunk_id for h in retriever.search("cats purr", 3, "lexical")}
     assert set(ids) == dense | lexical | {hits[0].chunk_id}
     index.close()
+
+
+def test_a_span_of_punctuation_falls_back_to_its_sentence():
+    hit = _hit(STEPS, start=100)
+    comma = STEPS.index(",") if "," in STEPS else STEPS.index(".")
+    span = locate("How does fine-tuning begin?", [hit], [Reading(1.0, ((comma, comma + 1, 9.0),))])
+    assert span.how == "sentence" and span.text == span.sentence
+    assert STEPS[span.start - 100:span.end - 100] == span.text
+
+
+def test_locate_off_locates_nothing(tmp_path):
+    from fakes import HashEmbedder, make_folder, settings
+
+    from rag import Index, ingest
+
+    s = settings(tmp_path, locate=False)
+    ingest([make_folder(tmp_path / "docs")], settings=s, embedder=HashEmbedder())
+    answer = Index.open(settings=s, embedder=HashEmbedder()).ask("Why do cats purr?", extractive=True)
+    assert answer.answer_span is None and answer.gate is None
