@@ -66,14 +66,17 @@ class Retriever:
         self.rrf_k = rrf_k
         self.fusion = fusion
 
-    def search(self, query: str, k: int, mode: str = "hybrid", where: Where | None = None) -> list[Hit]:
-        """The k best chunks for `query`, best first (fewer if the index has fewer)."""
+    def search(
+        self, query: str, k: int, mode: str = "hybrid", where: Where | None = None, qvec: np.ndarray | None = None
+    ) -> list[Hit]:
+        """The k best chunks for `query`, best first (fewer if the index has fewer);
+        `qvec` is the query's embedding when the caller already has it."""
         if mode not in MODES:
             raise ConfigError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
         self.store.refresh()  # a store shared with writers (Milvus) moves to the latest commit
         if not query.strip() or self.store.size == 0:
             return []
-        qvec = self.embedder.embed([query])
+        qvec = self.embedder.embed([query]) if qvec is None else qvec
         depth = max(4 * k, 50)
         while True:
             hits = self._ranked(query, qvec, mode, depth, where)
@@ -100,8 +103,9 @@ class Retriever:
         is sometimes the only one that finds the answer ("What is a <term>?" is dense rank 1
         and fused rank 11 when other chunks repeat the term)."""
         out = list(hits)
+        qvec = self.embedder.embed([query])  # once for both rankings
         for mode in ("dense", "lexical"):
-            for hit in self.search(query, k, mode, where):
+            for hit in self.search(query, k, mode, where, qvec):
                 if all(h.chunk_id != hit.chunk_id and not _overlaps(h, hit) for h in out):
                     out.append(replace(hit, rank=len(out) + 1))
         return out
