@@ -208,9 +208,7 @@ class Index:
         ev = self.evidence(asked, k, mode, where)
         hits, quotes, verdict, located = list(ev.hits), ev.quotes, ev.verdict, ev.located
         t1 = t2 = time.perf_counter()
-        models = {"embedder": self.store.manifest.embedder.name, "llm": "" if extractive else self.generator.name}
-        if verdict is not None:
-            models["reader"] = verdict.name
+        models = self._models(extractive, verdict)
         gate = self._gate_score(ev) if verdict is None else None  # a reader's verdict decides instead
         reason = policy.abstain_reason(hits, quotes, self.settings, verdict, located, gate)
         if reason:
@@ -235,6 +233,11 @@ class Index:
             timings["read"] = ev.read_ms  # part of retrieve
         return replace(answer, timings_ms=timings, reader=verdict, gate=gate,
                        answer_span=located if answer.answerable else None)
+
+    def _models(self, extractive: bool, verdict: ReaderVerdict | None) -> dict[str, str]:
+        """The names of the models that answered, as `Answer.models` reports them."""
+        models = {"embedder": self.store.manifest.embedder.name, "llm": "" if extractive else self.generator.name}
+        return {**models, "reader": verdict.name} if verdict is not None else models
 
     def evidence(
         self, question: str, k: int | None = None, mode: str | None = None, where: Where | None = None
