@@ -26,8 +26,8 @@ from .citations import cited_numbers, citations_for, is_refusal, strip_citations
 from .config import Settings
 from .prompt import NOT_FOUND, messages
 from .text import content_words, sentence_spans, support
-from .types import Answer, AnswerSpan, GateScore, Hit, Quote, ReaderVerdict, Sentence
-from .verify import SUPPORT_THRESHOLD, Extract, render, verify
+from .types import Answer, AnswerSpan, GateScore, Hit, ReaderVerdict, Sentence
+from .verify import SUPPORT_THRESHOLD, Extract, located_sentence, render, verify
 
 # Why `ask` declines to answer, in the order abstain_reason checks them; "not_stated": no
 # passage holds an answer of the kind asked for (a number, a year, a name: rag/answer_kind.py);
@@ -153,13 +153,7 @@ def _leading_quote(
     does not carry the located span; None when it does, or nothing was located."""
     if located is None or not kept or not is_fact_question(question) or holds(located, kept[0].text):
         return None
-    n = next((i for i, h in enumerate(sources, start=1) if h.chunk_id == located.chunk_id), 0)
-    if not n:
-        return None
-    hit = sources[n - 1]
-    quote = Quote(n, hit.source, hit.page, located.sentence_start, located.sentence_end,
-                  hit.text[located.sentence_start - hit.start:located.sentence_end - hit.start])
-    return Sentence(located.sentence, (n,), True, (quote,))
+    return located_sentence(located, sources)
 
 
 # Marks of the prompt copied into an answer: the user message's labels ("Question:",

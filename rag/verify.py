@@ -192,17 +192,26 @@ def extract(
     found = _by_coverage(question, sources, max_sentences, idf)
     if located is None:
         return found
-    n = next((i for i, h in enumerate(sources, start=1) if h.chunk_id == located.chunk_id), 0)
-    if not n:
+    first = located_sentence(located, sources)
+    if first is None:
         return found
-    hit = sources[n - 1]
-    first = Sentence(located.sentence, (n,), True, (Quote(n, hit.source, hit.page, located.sentence_start,
-                                                          located.sentence_end, hit.text[located.sentence_start - hit.start:
-                                                                                         located.sentence_end - hit.start]),))
+    hit = sources[first.citations[0] - 1]
     rest = [s for s in found.sentences[:1] if sources[s.citations[0] - 1].source == hit.source
             and not any(q.source == hit.source and q.page == hit.page and q.start < located.sentence_end
                         and located.sentence_start < q.end for q in s.quotes)]
     return replace(found, sentences=(first, *rest)[:max_sentences])
+
+
+def located_sentence(located: AnswerSpan, sources: Sequence[Hit]) -> Sentence | None:
+    """The located answer's sentence, cited with its number among `sources` and quoted;
+    None when no source holds it."""
+    n = next((i for i, h in enumerate(sources, start=1) if h.chunk_id == located.chunk_id), 0)
+    if not n:
+        return None
+    hit = sources[n - 1]
+    a, b = located.sentence_start, located.sentence_end
+    quote = Quote(n, hit.source, hit.page, a, b, hit.text[a - hit.start:b - hit.start])
+    return Sentence(located.sentence, (n,), True, (quote,))
 
 
 def _by_coverage(
